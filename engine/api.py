@@ -1,0 +1,96 @@
+"""The Python API: load a rule set, validate snapshots, evaluate one or many.
+
+    import marginspec
+    result = marginspec.evaluate("okx/multi_currency_margin", snapshot_dict)
+    result.value("margin_ratio"), result.state()
+
+    rules = marginspec.load("okx/multi_currency_margin@2025-01-06")
+    for snap in snapshots:
+        rules.evaluate(snap)          # compiled once, cached on disk
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .batch import Batch
+from .catalog import Catalog, parse_date
+from .errors import SnapshotError
+from .evaluate import Evaluation, evaluate_batch, evaluate_snapshot
+from .kernel import Kernel, load_kernel
+from .result import Result, build_result
+from .ruleset import RuleSet
+from .snapshot import Snapshot, SnapshotFormat, parse_as_of
+
+
+class Rules:
+    """One loaded rule-set version, ready to evaluate snapshots."""
+
+    def __init__(self, rs: RuleSet):
+        self.ruleset = rs
+
+    @cached_property
+    def kernel(self) -> Kernel:
+        return load_kernel(self.ruleset)
+
+    @cached_property
+    def format(self) -> SnapshotFormat:
+        return SnapshotFormat(self.kernel.plan, self.ruleset)
+
+    def snapshot_schema(self) -> dict[str, Any]:
+        """The JSON Schema (draft 2020-12) of this rule set's snapshots."""
+        return self.format.json_schema()
+
+    def snapshot(self, data: Any, source: str | None = None) -> Snapshot:
+        """Validate plain data (parsed JSON or YAML); raises SnapshotError with JSON paths."""
+        return data if isinstance(data, Snapshot) else self.format.validate(data, source)
+
+    def values(self, data: Any) -> Evaluation:
+        """Values and states only (no trace): the fast path for programs."""
+        return evaluate_snapshot(self.kernel, self.snapshot(data))
+
+    def evaluate(self, data: Any, at: dt.date | str | None = None, source: str | None = None) -> Result:
+        """Evaluate one snapshot; `at` (default: the snapshot's as_of date) is recorded in the receipt."""
+        snap = self.snapshot(data, source)
+        when = parse_date(at, "--at") if isinstance(at, str) else (at or snap.as_of.astimezone(dt.timezone.utc).date())
+        return build_result(self.ruleset, self.kernel.plan, snap, evaluate_snapshot(self.kernel, snap), when)
+
+    def batch(self, snapshots: list[Any]) -> Batch:
+        """A columnar batch from snapshot data (each one validated)."""
+        return Batch.from_snapshots(self.kernel.plan, [self.snapshot(s, f"snapshot[{i}]") for i, s in enumerate(snapshots)])
+
+    def columns(self, n: int, account: dict[str, Any] | None = None, **collections: dict[str, Any]) -> Batch:
+        """A columnar batch from arrays (see Batch.from_columns)."""
+        return Batch.from_columns(self.kernel.plan, n, account, **collections)
+
+    def evaluate_batch(self, batch: Batch, block: int | None = None) -> dict[str, np.ndarray]:
+        """Every quantity and threshold as one array over the batch's rows."""
+        return evaluate_batch(self.kernel, batch, block) if block else evaluate_batch(self.kernel, batch)
+
+
+def snapshot_date(data: Any) -> dt.date:
+    """The UTC date of a snapshot's as_of, which chooses the rule-set version."""
+    text = data.get("as_of") if isinstance(data, dict) else None
+    if not isinstance(text, str):
+        raise SnapshotError([("as_of", "required: the ISO 8601 date or date-time the snapshot was taken")])
+    try:
+        return parse_as_of(text).astimezone(dt.timezone.utc).date()
+    except ValueError:
+        raise SnapshotError([("as_of", f"not a valid ISO 8601 date or date-time: {text!r}")]) from None
+
+
+def load(spec: str, at: dt.date | str | None = None, rules: list[Path] | None = None) -> Rules:
+    """`venue/mode@valid_from`, or `venue/mode` with the date `at` choosing the version."""
+    when = parse_date(at, "at") if isinstance(at, str) else at
+    return Rules(Catalog(rules).load(spec, when))
+
+
+def evaluate(spec: str, snapshot: Any, at: dt.date | str | None = None, rules: list[Path] | None = None) -> Result:
+    """Evaluate one snapshot with the version in force on `at` (default: the snapshot's as_of date)."""
+    when = parse_date(at, "at") if isinstance(at, str) else (at or snapshot_date(snapshot))
+    return Rules(Catalog(rules).load(spec, when)).evaluate(snapshot, when)

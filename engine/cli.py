@@ -1,0 +1,171 @@
+"""The `marginspec` command. Exit codes: 0 ok; 1 a check or case failed;
+2 usage error; 3 invalid input (rule file or snapshot). User errors print a
+message, never a traceback."""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from . import __version__
+from .api import Rules, snapshot_date
+from .catalog import RULES_ENV, Catalog, parse_date
+from .errors import MarginspecError, RuleFileError, RuleFileErrors, UsageError
+from .snapshot import read_snapshot_file
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INVALID = 0, 1, 2, 3
+
+
+def _catalog(args: argparse.Namespace, extra: list[Path] | None = None) -> Catalog:
+    return Catalog([Path(p) for p in (args.rules or [])] + (extra or []))
+
+
+def _today() -> dt.date:
+    return dt.datetime.now(dt.timezone.utc).date()
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    cat = _catalog(args)
+    listing = cat.listing()
+    if args.json:
+        print(json.dumps([{"ruleset": rid, "versions": [{"valid_from": f, "valid_to": t} for f, t in rows]} for rid, rows in listing], indent=2))
+        return EXIT_OK
+    today = _today()
+    for rid, rows in listing:
+        venue, mode = rid.split("/")
+        v = cat.venues.get(venue)
+        title = v.modes.get(mode, {}).get("title", "") if v else ""
+        aliases = ", ".join(v.modes.get(mode, {}).get("aliases", [])) if v else ""
+        print(f"{rid}  {title}" + (f"  (also: {aliases})" if aliases else ""))
+        for i, (start, end) in enumerate(rows):
+            until = end or (rows[i + 1][0] if i + 1 < len(rows) else None)
+            live = dt.date.fromisoformat(start) <= today and (until is None or today < dt.date.fromisoformat(until))
+            print(f"  @{start}  valid {start} .. {until or 'open'}" + ("  <- in force today" if live else ""))
+    return EXIT_OK
+
+
+def _load(args: argparse.Namespace, spec: str, at: dt.date | None) -> Any:
+    return _catalog(args).load(spec, at)
+
+
+def cmd_show(args: argparse.Namespace) -> int:
+    from .report import show
+
+    at = parse_date(args.at, "--at") if args.at else _today()
+    rs = _load(args, args.ruleset, at)
+    if args.json:
+        print(json.dumps({s: {k: v.model_dump(exclude_none=True) for k, v in rs.section(s).items()} for s in ("parameters", "functions", "quantities", "thresholds")}
+                         | {"ruleset": rs.ref, "documents": {k: d.model_dump(exclude_none=True) for k, d in rs.documents.items()}}, indent=2))
+    else:
+        print(show(rs))
+    return EXIT_OK
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from .report import explain, summary
+
+    data = read_snapshot_file(Path(args.snapshot))
+    at = parse_date(args.at, "--at") if args.at else snapshot_date(data)
+    rs = _load(args, args.ruleset, at)
+    rules = Rules(rs)
+    snap = rules.snapshot(data, args.snapshot)
+    result = rules.evaluate(snap, at)
+    if args.explain and args.explain not in result.trace:
+        raise UsageError(f"--explain: {args.explain!r} is not a quantity or threshold of {rs.ref} (see `marginspec show {rs.id}`)")
+    if args.json:
+        payload = json.loads(result.to_json())
+        if args.explain:
+            payload["explain"] = explain(rs, result, snap, args.explain)
+        print(json.dumps(payload, indent=2))
+    elif args.explain:
+        print(explain(rs, result, snap, args.explain))
+    else:
+        print(summary(rs, result, args.snapshot))
+    return EXIT_OK
+
+
+def cmd_schema(args: argparse.Namespace) -> int:
+    from .schema_check import schema
+
+    if args.kind == "snapshot":
+        if not args.ruleset:
+            raise UsageError("schema snapshot needs a RULESET, e.g. marginspec schema snapshot okx/multi_currency_margin")
+        at = parse_date(args.at, "--at") if args.at else _today()
+        print(json.dumps(Rules(_load(args, args.ruleset, at)).snapshot_schema(), indent=2))
+    else:
+        print(json.dumps(schema(args.kind), indent=2))
+    return EXIT_OK
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    from .checking import run_check
+
+    return run_check(args, _catalog)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="marginspec",
+        description="Crypto venues' margin rules as versioned, cited data: list, show, evaluate and check them.",
+        epilog=f"RULESET is venue/mode (the version in force on the date) or venue/mode@YYYY-MM-DD. "
+        f"Extra rule folders: --rules DIR or ${RULES_ENV}. Exit codes: 0 ok, 1 check/case failed, 2 usage, 3 invalid input.",
+    )
+    p.add_argument("--version", action="version", version=f"marginspec {__version__}")
+    p.add_argument("--rules", action="append", metavar="DIR", help="add a rules folder (<DIR>/<venue>/<mode>/<valid_from>.yaml); repeatable")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    s = sub.add_parser("list", help="venues, modes and versions with their valid dates")
+    s.add_argument("--json", action="store_true", help="machine-readable output")
+    s.set_defaults(func=cmd_list)
+
+    s = sub.add_parser("show", help="formulas, parameters, thresholds and sources of one rule set")
+    s.add_argument("ruleset", metavar="RULESET")
+    s.add_argument("--at", metavar="DATE", help="choose the version in force on DATE (default: today)")
+    s.add_argument("--json", action="store_true")
+    s.set_defaults(func=cmd_show)
+
+    s = sub.add_parser("evaluate", help="evaluate a snapshot (JSON or YAML)")
+    s.add_argument("ruleset", metavar="RULESET")
+    s.add_argument("snapshot", metavar="SNAPSHOT", help="snapshot file (.json, .yaml)")
+    s.add_argument("--at", metavar="DATE", help="evaluation date choosing the version (default: the snapshot's as_of)")
+    s.add_argument("--json", action="store_true", help="the full result as JSON (values, states, trace, receipt)")
+    s.add_argument("--explain", metavar="NAME", help="the derivation of one quantity or threshold")
+    s.set_defaults(func=cmd_evaluate)
+
+    s = sub.add_parser("check", help="validate rule files and run every case")
+    s.add_argument("paths", nargs="*", metavar="PATH", help="rule files, case files or folders (default: every visible rule set)")
+    s.set_defaults(func=cmd_check)
+
+    s = sub.add_parser("schema", help="print a JSON Schema")
+    s.add_argument("kind", choices=["rule-file", "table", "cases", "venue", "snapshot"])
+    s.add_argument("ruleset", nargs="?", metavar="RULESET", help="for `schema snapshot`")
+    s.add_argument("--at", metavar="DATE")
+    s.set_defaults(func=cmd_schema)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except UsageError as exc:
+        print(f"marginspec: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except (RuleFileError, RuleFileErrors) as exc:
+        print(f"marginspec: invalid rule file:\n{exc}", file=sys.stderr)
+        return EXIT_INVALID
+    except MarginspecError as exc:
+        print(f"marginspec: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except BrokenPipeError:
+        return EXIT_OK
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

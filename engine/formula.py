@@ -1,0 +1,522 @@
+"""The whitelist formula parser.
+
+Formula text from rule files goes through Python's `ast` module (a parser
+only; nothing is compiled or run) and then through this visitor, which
+accepts a short list of node types and turns them into sympy objects built
+by constructor calls. Anything else is a located RuleFileError. The text never
+reaches eval, exec, sympify or parse_expr.
+
+Work is bounded: formula length, AST size (including user-function
+expansions), call depth, exponents (number literals only, |e| <= 64) and the
+size of constants."""
+
+from __future__ import annotations
+
+import ast
+import difflib
+import io
+import math
+import tokenize
+from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
+from typing import Any, Protocol
+
+import sympy
+
+from .errors import Location, RuleFileError
+from .plan import ACCOUNT, Shape
+
+MAX_TEXT = 4000
+MAX_NODES = 5000
+MAX_CALL_DEPTH = 12
+MAX_EXPONENT = 64
+MAX_LOG10 = 300
+
+ELEMENTWISE = {"abs": 1, "sqrt": 1, "exp": 1, "log": 1, "erf": 1, "ncdf": 1, "floor": 1, "ceil": 1}
+AGGREGATES = {"sum", "min", "max", "count", "any", "all"}
+LOOKUPS = {"tier": "step", "progressive": "progressive"}
+BUILTIN_NAMES = sorted(set(ELEMENTWISE) | AGGREGATES | set(LOOKUPS) | {"if", "inf"})
+
+
+@dataclass
+class Term:
+    """A parsed (sub)formula: its sympy value, where it lives, and what kind of value it is."""
+
+    kind: str  # number | bool | enum | ref | text
+    shape: Shape
+    expr: Any = None
+    codes: tuple[str, ...] = ()
+    target: str | None = None  # ref: the row axis it points into
+    index: str | None = None  # ref: the index variable
+    field: str | None = None  # text: the snapshot field
+    var: str | None = None  # set when the term is exactly one plan variable
+
+
+class Refused(Exception):
+    """Raised by the lowering when a well-formed call cannot be built; the parser adds the location."""
+
+
+@dataclass
+class TableBinding:
+    name: str
+    columns: tuple[str, ...]
+    keyed: bool
+
+
+@dataclass
+class FunctionBinding:
+    name: str
+    params: tuple[str, ...]
+    formula: str
+    where: Location
+
+
+class Lowering(Protocol):
+    """What the parser needs from the compiler: names, and a place to put hoisted steps."""
+
+    def resolve(self, name: str) -> Term | TableBinding | FunctionBinding | None: ...
+    def known_names(self) -> list[str]: ...
+    def grid_axes(self) -> set[str]: ...
+    def aggregate(self, op: str, source: Term, by: Term | None, over: str | None, where: Term | None, default: Any) -> Term: ...
+    def gather(self, source: Term, ref: Term) -> Term: ...
+    def lookup(self, table: TableBinding, column: str, mode: str, arg: Term, key: Term | None) -> Term: ...
+
+
+def broadcast(a: Shape, b: Shape) -> Shape | None:
+    """The shape of an elementwise combination, or None when the two cannot meet."""
+    if a.rows == b.rows or b.rows is None or (b.rows == ACCOUNT and a.rows is not None):
+        rows = a.rows
+    elif a.rows is None or a.rows == ACCOUNT:
+        rows = b.rows
+    else:
+        return None
+    if a.grid and b.grid and a.grid != b.grid:
+        return None
+    return Shape(rows, a.grid or b.grid)
+
+
+def _rename_if(text: str) -> str:
+    """`if` is a Python keyword; rename the call `if(` to `IF(` (same length, so columns still match)."""
+    try:
+        tokens = list(tokenize.generate_tokens(io.StringIO(text).readline))
+    except (tokenize.TokenError, IndentationError, SyntaxError):
+        return text  # ast.parse will report the problem with its location
+    lines = text.split("\n")
+    for tok, nxt in zip(tokens, tokens[1:]):
+        if tok.type == tokenize.NAME and tok.string == "if" and nxt.string == "(":
+            row, col = tok.start
+            line = lines[row - 1]
+            lines[row - 1] = line[:col] + "IF" + line[col + 2 :]
+    return "\n".join(lines)
+
+
+@dataclass
+class _Budget:
+    nodes: int = 0
+    stack: list[str] = field(default_factory=list)
+
+
+class FormulaParser:
+    """Parse one formula against a rule set's names; emits hoisted steps through `lowering`."""
+
+    def __init__(self, lowering: Lowering, where: Location, locals_: dict[str, Term] | None = None, budget: _Budget | None = None):
+        self.low = lowering
+        self.where = where
+        self.locals = locals_ or {}
+        self.budget = budget or _Budget()
+        self.text = ""
+        self.used: set[str] = set()
+        self._trees: dict[str, ast.Expression] = {}
+
+    # ---------- entry points and errors
+
+    def parse(self, text: str) -> Term:
+        self.text = text
+        if len(text) > MAX_TEXT:
+            raise RuleFileError(f"formula is longer than {MAX_TEXT} characters", self.where)
+        if any(t.type == tokenize.NAME and t.string == "IF" for t in self._tokens(text)):
+            raise RuleFileError("unknown name 'IF' (write if(cond, a, b))", self.where, text)
+        try:
+            tree = ast.parse(_rename_if(text), mode="eval")
+        except SyntaxError as exc:
+            raise self._error(f"syntax error: {exc.msg}", exc.lineno or 1, (exc.offset or 1) - 1) from None
+        except (MemoryError, RecursionError, ValueError):
+            raise RuleFileError("formula is nested too deeply", self.where, text[:120]) from None
+        self.budget.nodes += sum(1 for _ in ast.walk(tree))
+        if self.budget.nodes > MAX_NODES:
+            raise RuleFileError(f"formula is too large (more than {MAX_NODES} syntax nodes, counting function expansions)", self.where)
+        try:
+            return self.visit(tree.body)
+        except RecursionError:
+            raise RuleFileError("formula is nested too deeply", self.where, text[:120]) from None
+
+    @staticmethod
+    def _tokens(text: str) -> list[tokenize.TokenInfo]:
+        try:
+            return list(tokenize.generate_tokens(io.StringIO(text).readline))
+        except (tokenize.TokenError, IndentationError, SyntaxError):
+            return []
+
+    def _error(self, message: str, line: int, col: int) -> RuleFileError:
+        lines = self.text.split("\n") or [""]
+        src = lines[min(max(line, 1), len(lines)) - 1]
+        snippet = f"{src}\n    {' ' * max(col, 0)}^"
+        return RuleFileError(message, self.where.shifted(line - 1, col + 1), snippet)
+
+    def fail(self, node: ast.AST, message: str) -> RuleFileError:
+        return self._error(message, getattr(node, "lineno", 1), getattr(node, "col_offset", 0))
+
+    # ---------- dispatch
+
+    def visit(self, node: ast.AST) -> Term:
+        method = getattr(self, f"visit_{type(node).__name__}", None)
+        if method is None:
+            raise self.fail(node, f"{_describe(node)} is not allowed in formulas")
+        return method(node)
+
+    def number(self, node: ast.AST, what: str) -> Term:
+        t = self.visit(node)
+        if t.kind != "number":
+            raise self.fail(node, f"{what} must be a number, not a {_kind_name(t)}")
+        return t
+
+    def boolean(self, node: ast.AST, what: str) -> Term:
+        t = self.visit(node)
+        if t.kind != "bool":
+            raise self.fail(node, f"{what} must be a condition (a comparison), not a {_kind_name(t)}")
+        return t
+
+    def combine(self, node: ast.AST, *terms: Term) -> Shape:
+        shape = terms[0].shape
+        for t in terms[1:]:
+            merged = broadcast(shape, t.shape)
+            if merged is None:
+                raise self.fail(node, f"cannot combine values on {shape} with values on {t.shape}; use an aggregation such as sum(...) or a reference such as name[ref]")
+            shape = merged
+        return shape
+
+    # ---------- leaves
+
+    def visit_Constant(self, node: ast.Constant) -> Term:
+        value = node.value
+        if isinstance(value, bool):
+            return Term("bool", Shape(None), sympy.true if value else sympy.false)
+        if isinstance(value, (int, float)):
+            segment = ast.get_source_segment(self.text, node) or repr(value)
+            try:
+                dec = Decimal(segment.replace("_", ""))
+            except InvalidOperation:
+                dec = Decimal(repr(value))
+            if not dec.is_finite() or (dec != 0 and not (-MAX_LOG10 < dec.copy_abs().adjusted() < MAX_LOG10)):
+                raise self.fail(node, f"number {segment} is out of range (1e-{MAX_LOG10} .. 1e{MAX_LOG10})")
+            num, den = dec.as_integer_ratio()
+            return Term("number", Shape(None), sympy.Rational(num, den))
+        if isinstance(value, str):
+            raise self.fail(node, "text is only allowed when comparing a choice input, e.g. margin_mode == 'cross'")
+        raise self.fail(node, f"{type(value).__name__} literals are not allowed")
+
+    def visit_Name(self, node: ast.Name) -> Term:
+        name = node.id
+        if name in self.locals:
+            return self.locals[name]
+        if name == "inf":
+            return Term("number", Shape(None), sympy.oo)
+        found = self.low.resolve(name)
+        if found is None:
+            near = difflib.get_close_matches(name, list(self.locals) + self.low.known_names(), n=3)
+            hint = f" (did you mean {', '.join(near)}?)" if near else ""
+            raise self.fail(node, f"unknown name {name!r}{hint}")
+        if isinstance(found, TableBinding):
+            raise self.fail(node, f"{name!r} is a table; read it with tier({name}.<column>, x, key) or progressive(...)")
+        if isinstance(found, FunctionBinding):
+            raise self.fail(node, f"{name!r} is a function; call it with arguments")
+        self.used.add(name)
+        return found
+
+    # ---------- operators
+
+    def visit_BinOp(self, node: ast.BinOp) -> Term:
+        ops = {ast.Add: "+", ast.Sub: "-", ast.Mult: "*", ast.Div: "/", ast.Pow: "**"}
+        op = ops.get(type(node.op))
+        if op is None:
+            raise self.fail(node, f"operator {_op_text(node.op)} is not allowed (use + - * / **)")
+        left = self.number(node.left, f"the left side of {op}")
+        right = self.number(node.right, f"the right side of {op}")
+        shape = self.combine(node, left, right)
+        a, b = left.expr, right.expr
+        if op == "**":
+            if not (isinstance(b, sympy.Number) and b.is_finite):
+                raise self.fail(node.right, "exponents must be number literals (use exp() and log() for anything else)")
+            if abs(b) > MAX_EXPONENT:
+                raise self.fail(node.right, f"exponent {b} is larger than {MAX_EXPONENT} in size")
+            if isinstance(a, sympy.Number) and a != 0 and a.is_finite:
+                if float(abs(b)) * abs(math.log10(abs(float(a)) or 1e-300)) > MAX_LOG10:
+                    raise self.fail(node, "constant is too large")
+            value = a**b
+        elif op == "+":
+            value = a + b
+        elif op == "-":
+            value = a - b
+        elif op == "*":
+            value = a * b
+        else:
+            value = a / b
+        if value.has(sympy.zoo, sympy.nan):
+            raise self.fail(node, "this has no value (division of a constant by zero?)")
+        return Term("number", shape, value)
+
+    def visit_UnaryOp(self, node: ast.UnaryOp) -> Term:
+        if isinstance(node.op, ast.Not):
+            t = self.boolean(node.operand, "the operand of not")
+            return Term("bool", t.shape, sympy.Not(t.expr))
+        if isinstance(node.op, (ast.USub, ast.UAdd)):
+            t = self.number(node.operand, "the operand of a sign")
+            return Term("number", t.shape, -t.expr if isinstance(node.op, ast.USub) else t.expr)
+        raise self.fail(node, f"operator {_op_text(node.op)} is not allowed")
+
+    def visit_BoolOp(self, node: ast.BoolOp) -> Term:
+        terms = [self.boolean(v, "each side of and/or") for v in node.values]
+        shape = self.combine(node, *terms)
+        fn = sympy.And if isinstance(node.op, ast.And) else sympy.Or
+        return Term("bool", shape, fn(*(t.expr for t in terms)))
+
+    def visit_Compare(self, node: ast.Compare) -> Term:
+        rel = {ast.Lt: sympy.Lt, ast.LtE: sympy.Le, ast.Gt: sympy.Gt, ast.GtE: sympy.Ge, ast.Eq: sympy.Eq, ast.NotEq: sympy.Ne}
+        parts = []
+        left_node = node.left
+        for op, right_node in zip(node.ops, node.comparators):
+            fn = rel.get(type(op))
+            if fn is None:
+                raise self.fail(node, f"comparison {_op_text(op)} is not allowed (use < <= > >= == !=)")
+            parts.append(self._compare(node, fn, left_node, right_node))
+            left_node = right_node
+        shape = self.combine(node, *parts)
+        return Term("bool", shape, sympy.And(*(p.expr for p in parts)) if len(parts) > 1 else parts[0].expr)
+
+    def _compare(self, node: ast.AST, fn: Any, left_node: ast.AST, right_node: ast.AST) -> Term:
+        text_side = [isinstance(n, ast.Constant) and isinstance(n.value, str) for n in (left_node, right_node)]
+        if any(text_side):
+            if fn not in (sympy.Eq, sympy.Ne):
+                raise self.fail(node, "choices can only be compared with == or !=")
+            other_node, lit_node = (right_node, left_node) if text_side[0] else (left_node, right_node)
+            other = self.visit(other_node)
+            if other.kind != "enum":
+                raise self.fail(other_node, f"only choice inputs can be compared with text, not a {_kind_name(other)}")
+            value = lit_node.value  # type: ignore[attr-defined]
+            if value not in other.codes:
+                raise self.fail(lit_node, f"{value!r} is not one of the choices {', '.join(other.codes)}")
+            return Term("bool", other.shape, fn(other.expr, other.codes.index(value)))
+        left, right = self.visit(left_node), self.visit(right_node)
+        if left.kind == right.kind == "enum":
+            if left.codes != right.codes:
+                raise self.fail(node, "these two choices have different values and cannot be compared")
+            if fn not in (sympy.Eq, sympy.Ne):
+                raise self.fail(node, "choices can only be compared with == or !=")
+        elif left.kind != "number" or right.kind != "number":
+            bad = left if left.kind != "number" else right
+            raise self.fail(node, f"cannot compare a {_kind_name(bad)}; comparisons take numbers (or a choice and its text)")
+        shape = self.combine(node, left, right)
+        value = fn(left.expr, right.expr)
+        return Term("bool", shape, value)
+
+    # ---------- references and calls
+
+    def visit_Subscript(self, node: ast.Subscript) -> Term:
+        if not isinstance(node.value, ast.Name):
+            raise self.fail(node, "only a name can be indexed, as in index_price[settle_currency]")
+        source = self.visit(node.value)
+        ref = self.visit(node.slice)
+        if ref.kind != "ref":
+            raise self.fail(node.slice, f"the index must be a reference input (a row of another axis), not a {_kind_name(ref)}")
+        if source.shape.rows != ref.target:
+            raise self.fail(node, f"{node.value.id!r} lives on {source.shape}, but this reference points into {ref.target}")
+        if source.kind not in ("number", "bool"):
+            raise self.fail(node.value, f"only numbers and conditions can be read through a reference, not a {_kind_name(source)}")
+        try:
+            return self.low.gather(source, ref)
+        except Refused as exc:
+            raise self.fail(node, str(exc)) from None
+
+    def visit_Attribute(self, node: ast.Attribute) -> Term:
+        raise self.fail(node, "attribute access is not allowed (read tables with tier(table.column, x, key) or progressive(...))")
+
+    def visit_Call(self, node: ast.Call) -> Term:
+        if not isinstance(node.func, ast.Name):
+            raise self.fail(node, "only named functions can be called")
+        name = node.func.id
+        if any(isinstance(a, ast.Starred) for a in node.args) or any(k.arg is None for k in node.keywords):
+            raise self.fail(node, "* and ** arguments are not allowed")
+        if name == "IF":
+            return self._if(node)
+        if name in AGGREGATES and (name not in ("min", "max") or len(node.args) == 1):
+            return self._aggregate(node, name)
+        if name in ("min", "max"):
+            return self._minmax(node, name)
+        if name in ELEMENTWISE:
+            return self._elementwise(node, name)
+        if name in LOOKUPS:
+            return self._lookup(node, name)
+        found = self.locals.get(name) or self.low.resolve(name)
+        if isinstance(found, FunctionBinding):
+            return self._user_call(node, found)
+        if found is None:
+            near = difflib.get_close_matches(name, BUILTIN_NAMES + self.low.known_names(), n=3)
+            hint = f" (did you mean {', '.join(near)}?)" if near else ""
+            raise self.fail(node.func, f"unknown function {name!r}{hint}")
+        raise self.fail(node.func, f"{name!r} is not a function")
+
+    def _no_keywords(self, node: ast.Call, name: str) -> None:
+        if node.keywords:
+            raise self.fail(node.keywords[0].value, f"{name}() takes no keyword arguments")
+
+    def _arity(self, node: ast.Call, name: str, low: int, high: int | None = None) -> None:
+        n = len(node.args)
+        high = low if high is None else high
+        if n < low or (high >= 0 and n > high):
+            want = f"{low}" if low == high else (f"at least {low}" if high < 0 else f"{low} to {high}")
+            raise self.fail(node, f"{name}() takes {want} argument{'s' if want != '1' else ''}, got {n}")
+
+    def _if(self, node: ast.Call) -> Term:
+        self._no_keywords(node, "if")
+        self._arity(node, "if", 3)
+        cond = self.boolean(node.args[0], "the first argument of if()")
+        a, b = self.visit(node.args[1]), self.visit(node.args[2])
+        if a.kind != b.kind or a.kind not in ("number", "bool"):
+            raise self.fail(node, "both branches of if() must be numbers (or both conditions)")
+        shape = self.combine(node, cond, a, b)
+        if a.kind == "bool":
+            return Term("bool", shape, sympy.Or(sympy.And(cond.expr, a.expr), sympy.And(sympy.Not(cond.expr), b.expr)))
+        return Term("number", shape, sympy.Piecewise((a.expr, cond.expr), (b.expr, True)))
+
+    def _minmax(self, node: ast.Call, name: str) -> Term:
+        self._no_keywords(node, name)
+        terms = [self.number(a, f"each argument of {name}()") for a in node.args]
+        shape = self.combine(node, *terms)
+        fn = sympy.Min if name == "min" else sympy.Max
+        return Term("number", shape, fn(*(t.expr for t in terms)))
+
+    def _elementwise(self, node: ast.Call, name: str) -> Term:
+        self._no_keywords(node, name)
+        self._arity(node, name, ELEMENTWISE[name])
+        t = self.number(node.args[0], f"the argument of {name}()")
+        x = t.expr
+        if isinstance(x, sympy.Number) and name in ("sqrt", "log") and x <= 0 and not (name == "sqrt" and x == 0):
+            raise self.fail(node, f"{name}() of {x} has no real value")
+        value = {
+            "abs": sympy.Abs, "sqrt": sympy.sqrt, "exp": sympy.exp, "log": sympy.log, "erf": sympy.erf,
+            "floor": sympy.floor, "ceil": sympy.ceiling,
+            "ncdf": lambda v: (1 + sympy.erf(v / sympy.sqrt(2))) / 2,
+        }[name](x)
+        return Term("number", t.shape, value)
+
+    def _aggregate(self, node: ast.Call, name: str) -> Term:
+        allowed = {"by", "where", "over", "default"} - ({"default"} if name in ("count", "any", "all") else set())
+        kw: dict[str, ast.AST] = {}
+        for k in node.keywords:
+            if k.arg not in allowed:
+                raise self.fail(k.value, f"{name}() takes the keywords {', '.join(sorted(allowed))}, not {k.arg!r}")
+            kw[k.arg] = k.value
+        self._arity(node, name, 1)
+        if name in ("count", "any", "all"):
+            cond = self.boolean(node.args[0], f"the argument of {name}()")
+            source = Term("bool", cond.shape, sympy.Not(cond.expr) if name == "all" else cond.expr)
+        else:
+            source = self.number(node.args[0], f"the argument of {name}()")
+        by = self.visit(kw["by"]) if "by" in kw else None
+        if by is not None and by.kind != "ref":
+            raise self.fail(kw["by"], f"by= takes a reference input or a grouping axis, not a {_kind_name(by)}")
+        if by is not None and by.shape.rows != source.shape.rows:
+            raise self.fail(kw["by"], f"by= must be a reference on {source.shape.rows}, the axis being summed; this one is on {by.shape.rows}")
+        over = None
+        if "over" in kw:
+            o = kw["over"]
+            if not isinstance(o, ast.Name) or o.id not in self.low.grid_axes():
+                raise self.fail(o, f"over= takes a grid axis ({', '.join(sorted(self.low.grid_axes())) or 'none declared'})")
+            over = o.id
+            if source.shape.grid != over:
+                raise self.fail(o, f"the value being reduced does not vary over {over}")
+        if by is None and over is None and source.shape.rows in (None, ACCOUNT):
+            raise self.fail(node, f"{name}() of a value on {source.shape} has nothing to reduce; say by= or over=")
+        where = self.boolean(kw["where"], "where=") if "where" in kw else None
+        if where is not None and broadcast(source.shape, where.shape) != source.shape:
+            raise self.fail(kw["where"], f"where= must live on {source.shape}, like the value it filters")
+        default = None
+        if "default" in kw:
+            d = self.number(kw["default"], "default=")
+            if not isinstance(d.expr, sympy.Number):
+                raise self.fail(kw["default"], "default= must be a constant")
+            default = d.expr
+        op = "count" if name in ("count", "any", "all") else name
+        try:
+            out = self.low.aggregate(op, source, by, over, where, default)
+        except Refused as exc:
+            raise self.fail(node, str(exc)) from None
+        if name == "any":
+            return Term("bool", out.shape, sympy.Gt(out.expr, 0))
+        if name == "all":
+            return Term("bool", out.shape, sympy.Eq(out.expr, 0))
+        return out
+
+    def _lookup(self, node: ast.Call, name: str) -> Term:
+        self._no_keywords(node, name)
+        self._arity(node, name, 2, 3)
+        first = node.args[0]
+        if not (isinstance(first, ast.Attribute) and isinstance(first.value, ast.Name)):
+            raise self.fail(first, f"the first argument of {name}() is table.column")
+        table = self.low.resolve(first.value.id)
+        if not isinstance(table, TableBinding):
+            raise self.fail(first.value, f"{first.value.id!r} is not a table")
+        if first.attr not in table.columns:
+            raise self.fail(first, f"table {table.name!r} has no column {first.attr!r} (columns: {', '.join(table.columns)})")
+        self.used.add(table.name)
+        arg = self.number(node.args[1], f"the second argument of {name}()")
+        key = None
+        if len(node.args) == 3:
+            key = self.visit(node.args[2])
+            if key.kind != "text":
+                raise self.fail(node.args[2], f"the key must be a text input such as a currency code, not a {_kind_name(key)}")
+        elif table.keyed:
+            raise self.fail(node, f"table {table.name!r} has tiers per key; pass the key as the third argument")
+        try:
+            return self.low.lookup(table, first.attr, LOOKUPS[name], arg, key)
+        except Refused as exc:
+            raise self.fail(node, str(exc)) from None
+
+    def _user_call(self, node: ast.Call, fn: FunctionBinding) -> Term:
+        self._no_keywords(node, fn.name)
+        self._arity(node, fn.name, len(fn.params))
+        if fn.name in self.budget.stack:
+            raise self.fail(node, f"function {fn.name!r} calls itself ({' -> '.join(self.budget.stack + [fn.name])})")
+        if len(self.budget.stack) >= MAX_CALL_DEPTH:
+            raise self.fail(node, f"function calls nest deeper than {MAX_CALL_DEPTH}")
+        args = [self.visit(a) for a in node.args]
+        self.used.add(fn.name)
+        inner = FormulaParser(self.low, fn.where, dict(zip(fn.params, args)), self.budget)
+        self.budget.stack.append(fn.name)
+        try:
+            result = inner.parse(fn.formula)
+        finally:
+            self.budget.stack.pop()
+        self.used |= inner.used
+        return result
+
+
+def _describe(node: ast.AST) -> str:
+    names = {
+        "Lambda": "lambda", "IfExp": "`a if c else b` (write if(c, a, b))", "ListComp": "a list comprehension",
+        "GeneratorExp": "a generator", "DictComp": "a dict comprehension", "SetComp": "a set comprehension",
+        "List": "a list", "Tuple": "a tuple", "Dict": "a dict", "Set": "a set", "JoinedStr": "an f-string",
+        "NamedExpr": "`:=`", "Await": "await", "Yield": "yield", "Starred": "`*`", "Slice": "a slice",
+    }
+    return names.get(type(node).__name__, f"`{type(node).__name__}`")
+
+
+def _op_text(op: ast.AST) -> str:
+    return {
+        "Mod": "%", "FloorDiv": "//", "MatMult": "@", "BitAnd": "&", "BitOr": "|", "BitXor": "^",
+        "LShift": "<<", "RShift": ">>", "Invert": "~", "Is": "is", "IsNot": "is not", "In": "in", "NotIn": "not in",
+    }.get(type(op).__name__, type(op).__name__)
+
+
+def _kind_name(t: Term) -> str:
+    return {"number": "number", "bool": "condition", "enum": "choice", "ref": "reference", "text": "text field"}.get(t.kind, t.kind)

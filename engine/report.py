@@ -1,0 +1,151 @@
+"""Plain-text renderings for the CLI: the evaluation summary, the derivation
+of one value, and a rule set's contents."""
+
+from __future__ import annotations
+
+import math
+import textwrap
+from typing import Any
+
+from .plan import ACCOUNT
+from .result import Result
+from .ruleset import RuleSet
+from .snapshot import Snapshot
+
+
+def num(v: Any) -> str:
+    """Numbers as a person reads them: grouped digits, up to 10 significant figures."""
+    if isinstance(v, bool):
+        return "yes" if v else "no"
+    if isinstance(v, (int, float)):
+        if math.isinf(v):
+            return "inf" if v > 0 else "-inf"
+        return format(v, ",.10g")
+    if isinstance(v, list):
+        return "[" + ", ".join(num(x) for x in v[:8]) + (", ..." if len(v) > 8 else "") + "]"
+    if isinstance(v, dict):
+        return ", ".join(f"{k}={num(x)}" for k, x in list(v.items())[:12]) + (", ..." if len(v) > 12 else "")
+    return str(v)
+
+
+def _table(header: list[str], rows: list[list[str]]) -> list[str]:
+    widths = [max(len(r[i]) for r in [header] + rows) for i in range(len(header))]
+    fmt = lambda r: "  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths)))  # noqa: E731
+    return [fmt(header), fmt(["-" * w for w in widths])] + [fmt(r) for r in rows]
+
+
+def summary(rs: RuleSet, result: Result, source: str) -> str:
+    """The readable table of `marginspec evaluate`: key values per axis and the states."""
+    shown = [n for n, q in rs.quantities.items() if q.show] or [n for n, q in rs.quantities.items() if q.axis == ACCOUNT]
+    r = result.receipt
+    out = [f"{result.ruleset}  {result.title}", f"snapshot {source}, as of {r.as_of}; rules in force on {r.evaluation_date}", ""]
+    account = [n for n in shown if rs.quantities[n].axis == ACCOUNT]
+    if account:
+        rows = [[n, num(result.value(n)), rs.quantities[n].unit] for n in account]
+        out += _table(["account", "value", "unit"], rows)
+    if ACCOUNT in result.states:
+        st = result.states[ACCOUNT]
+        out.append(f"state: {st['state']}" + (f" (triggered: {', '.join(st['triggered'])})" if st["triggered"] else ""))
+    axes = dict.fromkeys(rs.quantities[n].axis for n in shown if rs.quantities[n].axis != ACCOUNT)
+    for axis in axes:
+        names = [n for n in shown if rs.quantities[n].axis == axis]
+        rows_axis = axis.split(" x ")[0]
+        keys = list(result.values.get(rows_axis, {}))
+        states = result.states.get(rows_axis, {})
+        head = [rows_axis] + [f"{n} [{rs.quantities[n].unit}]" for n in names] + (["state"] if states else [])
+        body = [[k] + [num(result.value(n, k)) for n in names] + ([states[k]["state"]] if states else []) for k in keys]
+        out += ["", *(_table(head, body) if body else [f"{rows_axis}: no rows"])]
+    return "\n".join(out)
+
+
+def explain(rs: RuleSet, result: Result, snap: Snapshot, name: str) -> str:
+    """The derivation of one value down to the inputs: formula, sources and numbers at each step."""
+    seen: set[str] = set()
+    lines: list[str] = []
+
+    def input_value(n: str) -> Any:
+        inp = rs.inputs.get(n)
+        if inp is None:
+            return None
+        if inp.axis == ACCOUNT:
+            return snap.account.get(n)
+        return {k: r.get(n) for k, r in zip(snap.keys[inp.axis], snap.rows[inp.axis])}
+
+    def walk(n: str, depth: int) -> None:
+        pad = "  " * depth
+        if n in result.trace:
+            t = result.trace[n]
+            lines.append(f"{pad}{n} = {num(t.value)}" + (f" [{t.unit}]" if t.unit else "") + f"  ({t.kind} on {t.axis})")
+            if n in seen:
+                lines.append(f"{pad}  (derived above)")
+                return
+            seen.add(n)
+            lines.append(f"{pad}  formula: {t.formula}")
+            for c in t.sources:
+                quote = textwrap.shorten(c.quote, 160)
+                lines.append(f"{pad}  source: {c.title} <{c.url}>: \"{quote}\"")
+            for label, text in (("assumption", t.assumption), ("ambiguity", t.ambiguity)):
+                if text:
+                    lines.append(f"{pad}  {label}: {textwrap.shorten(text, 200)}")
+            for d in t.reads:
+                walk(d, depth + 1)
+        elif n in rs.inputs:
+            inp = rs.inputs[n]
+            lines.append(f"{pad}{n} = {num(input_value(n))}" + (f" [{inp.unit}]" if inp.unit else "") + f"  (input on {inp.axis})")
+        elif n in rs.parameters:
+            p = rs.parameters[n]
+            lines.append(f"{pad}{n} = {num(p.value if isinstance(p.value, float) else list(p.value))} [{p.unit}]  (parameter)")
+            for c in p.sources:
+                lines.append(f"{pad}  source: {rs.documents[c.ref].title}: \"{textwrap.shorten(c.quote, 160)}\"")
+        elif n in rs.tables:
+            t = rs.tables[n]
+            lines.append(f"{pad}{n}: tier table ({t.title or t.file or 'inline'}; keys: {', '.join(list(t.tiers)[:10])})")
+        elif n in rs.functions:
+            f = rs.functions[n]
+            lines.append(f"{pad}{n}({', '.join(f.params)}) = {f.formula}  (function)")
+        else:
+            lines.append(f"{pad}{n}")
+
+    walk(name, 0)
+    return "\n".join(lines)
+
+
+def show(rs: RuleSet) -> str:
+    """A rule set's formulas, parameters, thresholds and sources, for reading in a terminal."""
+    out = [f"{rs.ref}  {rs.title}", f"valid from {rs.version}" + (f" to {rs.valid_to}" if rs.valid_to else "") + (f"; extends {rs.extends}" if rs.extends else ""), ""]
+    if rs.description:
+        out += textwrap.wrap(rs.description, 100) + [""]
+
+    def cite(entry: Any, pad: str) -> None:
+        for c in entry.sources:
+            d = rs.documents.get(c.ref)
+            out.append(f"{pad}source [{c.ref}] {d.url if d else ''}")
+            out.extend(textwrap.wrap(f'"{c.quote}"', 100, initial_indent=pad + "  ", subsequent_indent=pad + "  "))
+        for label in ("assumption", "ambiguity"):
+            text = getattr(entry, label, None)
+            if text:
+                out.extend(textwrap.wrap(f"{label}: {text}", 100, initial_indent=pad, subsequent_indent=pad + "  "))
+
+    out.append("Parameters")
+    for n, p in rs.parameters.items():
+        out.append(f"  {n} = {num(p.value if isinstance(p.value, float) else list(p.value))} [{p.unit}]")
+        cite(p, "    ")
+    out += ["", "Tables"]
+    for n, t in rs.tables.items():
+        out.append(f"  {n}: {t.title or ''} ({'exchanges/' + t.file if t.file else 'inline'}; {len(t.tiers)} keys; columns {', '.join(t.columns)})")
+    out += ["", "Functions"]
+    for n, f in rs.functions.items():
+        out.append(f"  {n}({', '.join(f.params)}) = {f.formula}")
+        cite(f, "    ")
+    out += ["", "Quantities"]
+    for n, q in rs.quantities.items():
+        out.append(f"  {n} [{q.unit}] on {q.axis} = {q.formula}")
+        cite(q, "    ")
+    out += ["", "Thresholds"]
+    for n, t in rs.thresholds.items():
+        out.append(f"  {n} (severity {t.severity}) on {t.axis} when {t.when}")
+        cite(t, "    ")
+    out += ["", "Documents"]
+    for k, d in rs.documents.items():
+        out.append(f"  [{k}] {d.title} <{d.url}>" + (f" retrieved {d.retrieved}" if d.retrieved else ""))
+    return "\n".join(out)

@@ -1,0 +1,138 @@
+"""Helpers the generated kernels call: grouped reductions and tier-table reads,
+in a numpy form (arrays of rows) and a plain-Python form (one row).
+
+Semantics shared by every backend (and documented in README):
+- sum over no rows is 0, count is 0; min over no rows is +inf and max is -inf
+  unless the formula gives default=;
+- a tier read of x picks the tier whose bounds contain x (lower_open:
+  lower < x <= upper; upper_open: lower <= x < upper); x below the first
+  tier reads the first tier; the last tier has no upper bound;
+- progressive(x) sums each tier's rate over the slice of x inside that tier,
+  so x at or below the first lower bound gives 0."""
+
+from __future__ import annotations
+
+import bisect
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from .plan import TierTable
+
+
+@dataclass(frozen=True)
+class NumpyTable:
+    """A tier table padded to a rectangle: one row per key, one column per tier."""
+
+    lower: np.ndarray
+    width: np.ndarray
+    columns: dict[str, np.ndarray]
+    lower_open: bool
+
+
+def numpy_table(t: TierTable) -> NumpyTable:
+    n = max(len(lo) for lo in t.lower)
+    lower = np.full((len(t.keys), n), np.inf)
+    width = np.zeros((len(t.keys), n))
+    cols = {c: np.zeros((len(t.keys), n)) for c in t.columns}
+    for k, (lo, hi) in enumerate(zip(t.lower, t.upper)):
+        lower[k, : len(lo)] = lo
+        width[k, : len(lo)] = np.subtract(hi, lo)
+        for c, values in t.columns.items():
+            cols[c][k, : len(lo)] = values[k]
+    return NumpyTable(lower, width, cols, t.interval == "lower_open")
+
+
+def tier_step(t: NumpyTable, column: str, x: np.ndarray, key: np.ndarray | None) -> np.ndarray:
+    """Value of `column` in the tier containing each x."""
+    k = key if key is not None else np.zeros(x.shape[0], dtype=np.intp)
+    lo = t.lower[k]
+    col = t.columns[column][k]
+    if x.ndim == 2:  # rows x grid
+        lo, col = lo[:, None, :], col[:, None, :]
+    below = (x[..., None] > lo) if t.lower_open else (x[..., None] >= lo)
+    tier = np.maximum(below.sum(axis=-1) - 1, 0)
+    return np.take_along_axis(col, tier[..., None], axis=-1)[..., 0]
+
+
+def tier_progressive(t: NumpyTable, column: str, x: np.ndarray, key: np.ndarray | None) -> np.ndarray:
+    """Sum over tiers of `column` times the part of x that falls inside the tier."""
+    k = key if key is not None else np.zeros(x.shape[0], dtype=np.intp)
+    lo, width, col = t.lower[k], t.width[k], t.columns[column][k]
+    if x.ndim == 2:
+        lo, width, col = lo[:, None, :], width[:, None, :], col[:, None, :]
+    lo = np.where(np.isinf(lo), 0.0, lo)
+    inside = np.minimum(np.maximum(x[..., None] - lo, 0.0), width)
+    return (np.where(width > 0, inside, 0.0) * col).sum(axis=-1)
+
+
+def group_sum(index: np.ndarray, values: np.ndarray, n: int, mask: np.ndarray | None) -> np.ndarray:
+    if mask is not None:
+        values = np.where(mask, values, 0.0)
+    if values.ndim == 1:
+        return np.bincount(index, weights=values, minlength=n)
+    return np.stack([np.bincount(index, weights=values[:, j], minlength=n) for j in range(values.shape[1])], axis=1)
+
+
+def group_count(index: np.ndarray, n: int, mask: np.ndarray | None, grid: int | None) -> np.ndarray:
+    if mask is None:
+        counts = np.bincount(index, minlength=n).astype(float)
+        return counts if grid is None else np.repeat(counts[:, None], grid, axis=1)
+    if mask.ndim == 1:
+        return np.bincount(index[mask], minlength=n).astype(float)
+    return np.stack([np.bincount(index[mask[:, j]], minlength=n) for j in range(mask.shape[1])], axis=1).astype(float)
+
+
+def group_extreme(op: str, index: np.ndarray, values: np.ndarray, n: int, mask: np.ndarray | None, default: float | None) -> np.ndarray:
+    """Grouped min or max; empty groups get `default`, or +inf (min) / -inf (max)."""
+    fill = np.inf if op == "min" else -np.inf
+    ufunc = np.minimum if op == "min" else np.maximum
+    out = np.full((n,) + values.shape[1:], fill)
+    if mask is not None and mask.ndim == 1:
+        index, values = index[mask], values[mask]
+    elif mask is not None:
+        values = np.where(mask, values, fill)
+    ufunc.at(out, index, values)
+    if default is not None:
+        seen = group_count(index, n, mask if mask is not None and mask.ndim > 1 else None, values.shape[1] if values.ndim > 1 else None)
+        out = np.where(seen > 0, out, default)
+    return out
+
+
+def with_default(counts: np.ndarray, values: np.ndarray, default: float) -> np.ndarray:
+    return np.where(counts > 0, values, default)
+
+
+# ---------- one-row forms, for the plain-Python kernel
+
+
+@dataclass(frozen=True)
+class RowTable:
+    lower: tuple[tuple[float, ...], ...]
+    upper: tuple[tuple[float, ...], ...]
+    columns: dict[str, tuple[tuple[float, ...], ...]]
+    lower_open: bool
+
+
+def row_table(t: TierTable) -> RowTable:
+    return RowTable(t.lower, t.upper, t.columns, t.interval == "lower_open")
+
+
+def row_tier_step(t: RowTable, column: str, x: float, key: int) -> float:
+    lows = t.lower[key]
+    i = (bisect.bisect_left(lows, x) if t.lower_open else bisect.bisect_right(lows, x)) - 1
+    return t.columns[column][key][max(i, 0)]
+
+
+def row_tier_progressive(t: RowTable, column: str, x: float, key: int) -> float:
+    total = 0.0
+    for lo, hi, rate in zip(t.lower[key], t.upper[key], t.columns[column][key]):
+        if x <= lo:
+            break
+        total += rate * (min(x, hi) - lo)
+    return total
+
+
+def row_extreme(op: str, values: list[Any]) -> float:
+    return min(values) if op == "min" else max(values)
