@@ -4,6 +4,7 @@ their own steps, check shapes and cycles, and order the steps."""
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import math
 from decimal import Decimal
@@ -31,6 +32,10 @@ def exact(value: float) -> sympy.Expr:
 
 def number_symbol(name: str) -> sympy.Symbol:
     return sympy.Symbol(name, real=True)
+
+
+def var_symbol(var: Var) -> sympy.Symbol:
+    return sympy.Symbol(var.name) if var.kind == "bool" else number_symbol(var.name)
 
 
 def var_term(var: Var, codes: tuple[str, ...] = ()) -> Term:
@@ -202,7 +207,10 @@ class Compiler:
             self.declare(name, FunctionBinding(name, f.params, f.formula, self.rs.origin("functions", name).loc("formula")), "functions")
         for section, kind in (("quantities", "number"), ("thresholds", "bool")):
             for name, q in self.rs.section(section).items():
-                var = self.add_var(Var(name, self.shape_of(q.axis, section, name), kind))
+                shape = self.shape_of(q.axis, section, name)
+                if section == "thresholds" and (shape.grid or shape.rows is None):
+                    raise self.err(section, name, "thresholds live on account or a row axis, not on a grid", "axis")
+                var = self.add_var(Var(name, shape, kind))
                 self.declare(name, var_term(var), section)
 
     # ---------- the Lowering protocol used by the parser
@@ -354,6 +362,34 @@ class Compiler:
             if n not in state:
                 visit(n)
 
+    def inline_aliases(self) -> None:
+        """`q = sum(...)` makes a temporary and a copy; let the step that makes the temporary make q."""
+        producer = {s.out.name: s for s in self.steps}
+        rename: dict[str, Var] = {}
+        kept = []
+        for s in self.steps:
+            if isinstance(s, Elementwise) and isinstance(s.expr, sympy.Symbol) and s.expr.name.startswith("_"):
+                src = producer.get(s.expr.name)
+                if src is not None and src.out.shape == s.out.shape and src.out.name not in rename:
+                    rename[src.out.name] = s.out
+                    continue
+            kept.append(s)
+        if not rename:
+            return
+        swap = {v: self.vars[v] for v in rename}
+        subs = {var_symbol(self.vars[t]): var_symbol(q) for t, q in rename.items()}
+        fixed = []
+        for s in kept:
+            out = rename.get(s.out.name, s.out)
+            if isinstance(s, Elementwise):
+                fixed.append(Elementwise(out, s.expr.xreplace(subs)))
+            else:
+                fields = {f: rename[v].name for f in ("source", "mask", "arg") if (v := getattr(s, f, None)) in rename}
+                fixed.append(dataclasses.replace(s, out=out, **fields))
+        self.steps = fixed
+        for t in swap:
+            del self.vars[t]
+
     def ordered_steps(self) -> list[Step]:
         produced = {s.out.name: i for i, s in enumerate(self.steps)}
         order: list[Step] = []
@@ -380,6 +416,7 @@ class Compiler:
         self.build_callables()
         deps = self.compile_formulas()
         self.check_cycles(deps)
+        self.inline_aliases()
         outputs = {n: self.vars[n] for n in list(self.rs.quantities) + list(self.rs.thresholds)}
         thresholds = {n: (t.axis, t.severity) for n, t in self.rs.thresholds.items()}
         return Plan(self.rs.ref, self.row_axes, self.grids, self.inputs, self.indexes, self.tables,

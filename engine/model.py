@@ -64,6 +64,8 @@ class Input(Provenance):
     exclusive_minimum: float | None = None
     values: tuple[str, ...] = ()
     to: str | None = None
+    as_unit: str | None = None
+    unit_identities: dict[str, tuple[str, ...]] = {}
     api: str | None = None
 
 
