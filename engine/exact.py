@@ -1,0 +1,183 @@
+"""The exact path: interpret a plan with sympy numbers, row by row.
+
+Numbers from the snapshot become the exact decimals they were written as,
+so the result is exact rational arithmetic (erf, exp and log stay symbolic
+until printed). It is slow and exists for checking the compiled kernels and
+for algebra on one account: any input cell may be replaced by a symbol, and
+every quantity then comes out as an expression in it (tier reads become
+Piecewise over the tiers)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import sympy
+
+from .compiler import exact as exact_number
+from .plan import ACCOUNT, Aggregate, Elementwise, Gather, Lookup, Plan, Shape
+from .snapshot import Snapshot
+
+Cell = tuple[str, int]  # (input name, row); row 0 on the account
+
+
+def _rows(plan: Plan, snap: Snapshot, shape: Shape) -> int | None:
+    """Row count of a shape (None for values without rows)."""
+    if shape.rows is None:
+        return None
+    return 1 if shape.rows == ACCOUNT else snap.counts[shape.rows]
+
+
+class ExactEvaluator:
+    def __init__(self, plan: Plan, snap: Snapshot, symbols: dict[Cell, sympy.Symbol] | None = None):
+        self.plan = plan
+        self.snap = snap
+        self.symbols = symbols or {}
+        self.values: dict[str, Any] = {}
+
+    def input_values(self) -> None:
+        for inp in self.plan.inputs:
+            rows = [self.snap.account] if inp.axis == ACCOUNT else self.snap.rows[inp.axis]
+            column = []
+            for i, row in enumerate(rows):
+                raw = row[inp.field]
+                if (inp.var.name, i) in self.symbols:
+                    column.append(self.symbols[(inp.var.name, i)])
+                elif inp.codes:
+                    column.append(sympy.Integer(inp.codes.index(raw)))
+                elif inp.var.kind == "bool":
+                    column.append(sympy.true if raw else sympy.false)
+                else:
+                    column.append(exact_number(raw))
+            self.values[inp.var.name] = column
+        for grid in self.plan.grid_axes.values():
+            for col, values in grid.columns.items():
+                self.values[col] = [exact_number(v) for v in values]
+
+    def cell(self, name: str, i: int | None, s: int | None) -> Any:
+        """Value of variable `name` at row i (None: no rows) and grid point s (None: no grid)."""
+        var = self.plan.vars[name]
+        v = self.values[name]
+        if var.shape.rows is not None:
+            v = v[0 if var.shape.rows == ACCOUNT else i]
+        if var.shape.grid is not None:
+            v = v[s]
+        return v
+
+    def for_each(self, shape: Shape, fn: Any) -> Any:
+        """Build a value of `shape` by calling fn(row, grid point) for every cell."""
+        n = _rows(self.plan, self.snap, shape)
+        g = self.plan.grid_size(shape.grid) if shape.grid else None
+        per_row = (lambda i: [fn(i, s) for s in range(g)]) if g else (lambda i: fn(i, None))
+        if n is None:
+            return per_row(None)
+        return [per_row(i) for i in range(n)]
+
+    def elementwise(self, step: Elementwise) -> Any:
+        syms = list(step.expr.free_symbols)
+
+        def at(i: int | None, s: int | None) -> Any:
+            return step.expr.xreplace({sym: self.cell(sym.name, i, s) for sym in syms})
+
+        return self.for_each(step.out.shape, at)
+
+    def gather(self, step: Gather) -> Any:
+        index = self.snap.index[step.index]
+        how = self.plan.indexes[step.index].how
+        src = self.values[step.source]
+        out = [src[0] if how == "account" else src[index[i]] for i in range(len(index))]
+        return out
+
+    def aggregate(self, step: Aggregate) -> Any:
+        target = step.out.shape
+        src_name = step.source or step.mask or ""
+        src_shape = self.plan.vars[src_name].shape
+
+        def reduce(items: list[tuple[Any, Any]]) -> Any:
+            if step.op == "count":
+                return sympy.Add(*[sympy.Piecewise((1, m), (0, True)) for _, m in items])
+            if step.op == "sum":
+                terms = [x if m is sympy.true else sympy.Piecewise((x, m), (0, True)) for x, m in items]
+                total = sympy.Add(*terms)
+            else:
+                kept = [x for x, m in items if m is not sympy.false]
+                if any(m is not sympy.true for _, m in items if m is not sympy.false):
+                    fill = sympy.oo if step.op == "min" else -sympy.oo
+                    kept = [x if m is sympy.true else sympy.Piecewise((x, m), (fill, True)) for x, m in items if m is not sympy.false]
+                if not kept:
+                    return exact_number(step.default) if step.default is not None else (sympy.oo if step.op == "min" else -sympy.oo)
+                return (sympy.Min if step.op == "min" else sympy.Max)(*kept)
+            if step.default is not None and not any(m is not sympy.false for _, m in items):
+                return exact_number(step.default)
+            return total
+
+        def item(i: int, s: int | None) -> tuple[Any, Any]:
+            x = self.cell(step.source, i, s) if step.source else sympy.Integer(1)
+            m = self.cell(step.mask, i, s) if step.mask else sympy.true
+            return x, m
+
+        n_src = _rows(self.plan, self.snap, src_shape) or 1
+        if step.index is None:  # over the grid
+            g = self.plan.grid_size(src_shape.grid)
+            return [reduce([item(i, s) for s in range(g)]) for i in range(n_src)]
+        index = self.snap.index[step.index] if self.plan.indexes[step.index].how != "account" else [0] * n_src
+        n_target = _rows(self.plan, self.snap, target) or 1
+        g = self.plan.grid_size(target.grid) if target.grid else None
+
+        def group(j: int) -> Any:
+            members = [i for i in range(n_src) if index[i] == j]
+            if g:
+                return [reduce([item(i, s) for i in members]) for s in range(g)]
+            return reduce([item(i, None) for i in members])
+
+        return [group(j) for j in range(n_target)]
+
+    def lookup(self, step: Lookup) -> Any:
+        table = self.plan.tables[step.table]
+        keys = self.snap.index[step.key] if step.key else None
+        column = table.exact[step.column]
+
+        def read(x: Any, k: int) -> Any:
+            lows, highs, values = table.lower[k], table.upper[k], column[k]
+            if step.mode == "progressive":
+                parts = []
+                for lo, hi, rate in zip(lows, highs, values):
+                    width = sympy.oo if hi == float("inf") else exact_number(hi) - exact_number(lo)
+                    parts.append(rate * sympy.Min(sympy.Max(x - exact_number(lo), 0), width))
+                return sympy.Add(*parts)
+            pieces = []
+            for hi, value in zip(highs[:-1], values[:-1]):
+                bound = exact_number(hi)
+                pieces.append((value, x <= bound if table.interval == "lower_open" else x < bound))
+            pieces.append((values[-1], True))
+            return sympy.Piecewise(*pieces)
+
+        def at(i: int | None, s: int | None) -> Any:
+            return read(self.cell(step.arg, i, s), keys[i or 0] if keys else 0)
+
+        return self.for_each(step.out.shape, at)
+
+    def run(self) -> dict[str, Any]:
+        self.input_values()
+        for step in self.plan.steps:
+            self.values[step.out.name] = getattr(self, type(step).__name__.lower())(step)
+        out = {}
+        for name, var in self.plan.outputs.items():
+            v = self.values[name]
+            out[name] = v[0] if var.shape.rows == ACCOUNT else v
+        return out
+
+
+def evaluate_exact(plan: Plan, snap: Snapshot, symbols: dict[Cell, sympy.Symbol] | None = None) -> dict[str, Any]:
+    """Every output as sympy values (account outputs as one value, rows as lists)."""
+    return ExactEvaluator(plan, snap, symbols).run()
+
+
+def as_float(value: Any) -> Any:
+    """A float (or bool, or nested list) from an exact value; complex infinity and NaN become nan."""
+    if isinstance(value, list):
+        return [as_float(v) for v in value]
+    if value is sympy.true or value is sympy.false:
+        return bool(value)
+    if value in (sympy.zoo, sympy.nan):
+        return float("nan")
+    return float(sympy.N(value, 30))

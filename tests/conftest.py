@@ -1,0 +1,79 @@
+"""Shared fixtures: an isolated kernel cache, the demo rule set, and a factory
+for small rule files written to a temporary rules folder."""
+
+from __future__ import annotations
+
+import json
+import textwrap
+from pathlib import Path
+from typing import Any, Callable
+
+import pytest
+import yaml
+
+FIXTURES = Path(__file__).parent / "fixtures"
+DEMO_RULES = FIXTURES / "rules"
+DEMO_SNAPSHOT = FIXTURES / "exchanges" / "demo" / "snap1.json"
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _kernel_cache(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """Compile into a cache private to this test session."""
+    mp = pytest.MonkeyPatch()
+    mp.setenv("MARGINSPEC_CACHE_DIR", str(tmp_path_factory.mktemp("kernel-cache")))
+    mp.delenv("MARGINSPEC_RULES", raising=False)
+    yield
+    mp.undo()
+
+
+@pytest.fixture
+def demo_snapshot() -> dict[str, Any]:
+    return json.loads(DEMO_SNAPSHOT.read_text())
+
+
+BASE = {
+    "schema": "marginspec/rule-file/v1",
+    "ruleset": "t/m",
+    "valid_from": "2025-01-01",
+    "title": "test rule set",
+    "documents": {"d": {"url": "https://example.org/d", "title": "doc"}},
+    "axes": {
+        "currency": {"collection": "currencies", "key": "currency", "description": "coins"},
+        "position": {"collection": "positions", "key": "inst_id", "description": "positions"},
+    },
+    "inputs": {
+        "balance": {"axis": "currency", "type": "number", "unit": "coin", "description": "balance", "default": 0},
+        "price": {"axis": "currency", "type": "number", "unit": "USD/coin", "description": "price", "default": 1},
+        "settle": {"axis": "position", "type": "ref", "to": "currency", "as_unit": "settle", "description": "settle coin"},
+        "size": {"axis": "position", "type": "number", "unit": "contract", "description": "size", "default": 0},
+        "mode": {"axis": "position", "type": "enum", "values": ["cross", "isolated"], "default": "cross", "description": "mode"},
+    },
+}
+
+
+@pytest.fixture
+def make_rules(tmp_path: Path) -> Callable[..., Path]:
+    """Write a rule file built from BASE plus overrides; return the rules root."""
+
+    def make(text: str | None = None, valid_from: str = "2025-01-01", ruleset: str = "t/m", **sections: Any) -> Path:
+        root = tmp_path / "rules"
+        folder = root / ruleset
+        folder.mkdir(parents=True, exist_ok=True)
+        if text is None:
+            doc = json.loads(json.dumps(BASE))
+            doc["valid_from"] = valid_from
+            doc["ruleset"] = ruleset
+            for key, value in sections.items():
+                if isinstance(value, dict) and isinstance(doc.get(key), dict):
+                    doc[key].update(value)
+                else:
+                    doc[key] = value
+            text = yaml.safe_dump(doc, sort_keys=False)
+        (folder / f"{valid_from}.yaml").write_text(textwrap.dedent(text))
+        return root
+
+    return make
+
+
+def quantity(formula: str, axis: str = "account", unit: str = "USD") -> dict[str, Any]:
+    return {"axis": axis, "unit": unit, "formula": formula, "assumption": "test"}
