@@ -64,7 +64,7 @@ def _from_arrays(plan: Plan, arrays: dict[str, np.ndarray]) -> dict[str, Any]:
     out = {}
     for name, var in plan.outputs.items():
         a = arrays[name]
-        out[name] = a[0].tolist() if var.shape.rows == ACCOUNT else a.tolist()
+        out[name] = a[0].tolist() if var.shape.rows in (ACCOUNT, None) else a.tolist()
     return out
 
 

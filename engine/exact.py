@@ -115,12 +115,14 @@ class ExactEvaluator:
             m = self.cell(step.mask, i, s) if step.mask else sympy.true
             return x, m
 
-        n_src = _rows(self.plan, self.snap, src_shape) or 1
+        n_src = _rows(self.plan, self.snap, src_shape)
+        n_src = 1 if n_src is None else n_src
         if step.index is None:  # over the grid
             g = self.plan.grid_size(src_shape.grid)
             return [reduce([item(i, s) for s in range(g)]) for i in range(n_src)]
         index = self.snap.index[step.index] if self.plan.indexes[step.index].how != "account" else [0] * n_src
-        n_target = _rows(self.plan, self.snap, target) or 1
+        n_target = _rows(self.plan, self.snap, target)
+        n_target = 1 if n_target is None else n_target
         g = self.plan.grid_size(target.grid) if target.grid else None
 
         def group(j: int) -> Any:

@@ -1,0 +1,83 @@
+"""The command line: output, exit codes, and no tracebacks for user errors."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from conftest import DEMO_RULES, DEMO_SNAPSHOT, quantity
+
+
+def run(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
+    proc = subprocess.run([sys.executable, "-m", "marginspec.cli", *args], capture_output=True, text=True, timeout=300, cwd=cwd, env=os.environ.copy())
+    assert "Traceback" not in proc.stderr + proc.stdout
+    return proc
+
+
+def test_list_shows_versions_and_aliases():
+    proc = run("--rules", str(DEMO_RULES), "list")
+    assert proc.returncode == 0
+    assert "demo/basic  Demo basic mode  (also: simple)" in proc.stdout
+    assert "@2025-01-01" in proc.stdout
+
+
+def test_evaluate_prints_a_table_json_and_an_explanation():
+    proc = run("--rules", str(DEMO_RULES), "evaluate", "demo/simple", str(DEMO_SNAPSHOT))
+    assert proc.returncode == 0, proc.stderr
+    assert "adjusted_equity  13,657,000" in proc.stdout
+    assert "state: normal" in proc.stdout
+    out = json.loads(run("--rules", str(DEMO_RULES), "evaluate", "demo/basic", str(DEMO_SNAPSHOT), "--json").stdout)
+    assert out["values"]["account"]["margin_ratio"] == 24387.5
+    assert out["receipt"]["ruleset"] == "demo/basic" and out["receipt"]["version"] == "2025-01-01"
+    assert len(out["receipt"]["file_sha256"]) == 64
+    assert out["trace"]["equity"]["reads"] == ["cash_balance", "margin_mode", "settle_currency", "upl"]
+    assert out["trace"]["equity"]["sources"][0]["url"] == "https://example.org/demo"
+    explained = run("--rules", str(DEMO_RULES), "evaluate", "demo/basic", str(DEMO_SNAPSHOT), "--explain", "margin_ratio").stdout
+    assert "margin_ratio = 24,387.5 [ratio]" in explained
+    assert "cash_balance = BTC=200, USDT=1,000 [coin]" in explained
+
+
+def test_exit_codes(tmp_path, make_rules):
+    assert run("--rules", str(DEMO_RULES), "evaluate", "demo/nope", str(DEMO_SNAPSHOT)).returncode == 2
+    assert run("--rules", str(DEMO_RULES), "evaluate", "demo/basic@1999-01-01", str(DEMO_SNAPSHOT)).returncode == 2
+    assert run("frobnicate").returncode == 2
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps({"as_of": "2025-06-01", "currencies": [{"currency": "BTC"}]}))
+    proc = run("--rules", str(DEMO_RULES), "evaluate", "demo/basic", str(bad))
+    assert proc.returncode == 3 and "currencies[0].cash_balance: required field is missing" in proc.stderr
+    broken = tmp_path / "broken.json"
+    broken.write_text("{")
+    assert run("--rules", str(DEMO_RULES), "evaluate", "demo/basic", str(broken)).returncode == 3
+    early = tmp_path / "early.json"
+    early.write_text(json.dumps({"as_of": "2020-01-01"}))
+    proc = run("--rules", str(DEMO_RULES), "evaluate", "demo/basic", str(early))
+    assert proc.returncode == 2 and "no version in force on 2020-01-01" in proc.stderr
+
+
+def test_check_reports_invalid_files_with_locations_and_failing_cases(tmp_path, make_rules):
+    root = make_rules(quantities={"q": quantity("balanse * 2", axis="currency")})
+    proc = run("check", str(root))
+    assert proc.returncode == 3
+    assert "2025-01-01.yaml:" in proc.stdout and "unknown name 'balanse'" in proc.stdout
+    root = make_rules(quantities={"q": quantity("sum(balance * price)")})
+    (root / "t" / "m" / "x.cases.yaml").write_text(
+        "schema: marginspec/cases/v1\nruleset: t/m\ncases:\n"
+        "  right:\n    description: d\n    worked_by_hand: by hand\n    snapshot: {as_of: '2025-03-01', currencies: [{currency: A, balance: 2, price: 3}]}\n    expect: {q: 6}\n"
+        "  wrong:\n    description: d\n    worked_by_hand: by hand\n    snapshot: {as_of: '2025-03-01', currencies: [{currency: A, balance: 2, price: 3}]}\n    expect: {q: 7}\n"
+    )
+    proc = run("check", str(root))
+    assert proc.returncode == 1
+    assert "1/2 cases pass" in proc.stdout and "q: expected 7.0, got 6.0" in proc.stdout
+
+
+def test_schema_commands_print_json_schemas():
+    rule = json.loads(run("schema", "rule-file").stdout)
+    assert rule["$schema"].endswith("2020-12/schema") and rule["properties"]["schema"]["const"] == "marginspec/rule-file/v1"
+    snap = json.loads(run("--rules", str(DEMO_RULES), "schema", "snapshot", "demo/basic").stdout)
+    assert "positions" in snap["properties"]
+    assert run("schema", "snapshot").returncode == 2

@@ -1,0 +1,236 @@
+"""Evaluation semantics, checked against numbers worked out by hand, on all
+three paths: the plain-Python kernel, the numpy kernel and the exact one."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from conftest import quantity
+from marginspec.api import Rules
+from marginspec.batch import Batch
+from marginspec.catalog import Catalog
+from marginspec.compiler import compile_plan
+from marginspec.errors import EvaluationError
+from marginspec.evaluate import evaluate_batch, evaluate_snapshot
+from marginspec.exact import as_float, evaluate_exact
+
+TIERS = {
+    "bound": {"unit": "USD", "description": "amount"},
+    "interval": "lower_open",
+    "columns": {"rate": {"unit": "ratio", "description": "rate"}},
+    "tiers": {
+        "BTC": [{"lower": 0, "upper": 100, "rate": 1}, {"lower": 100, "upper": 200, "rate": 0.5}, {"lower": 200, "upper": None, "rate": 0.25}],
+        "*": [{"lower": 0, "upper": None, "rate": 0.9}],
+    },
+    "assumption": "test table",
+}
+
+
+def all_paths(rules: Rules, data: dict) -> list[dict]:
+    """Outputs from the three paths, as floats."""
+    snap = rules.snapshot(data)
+    python = evaluate_snapshot(rules.kernel, snap)
+    numpy_ = evaluate_snapshot(rules.kernel, snap, force_numpy=True)
+    exact = as_float_dict(evaluate_exact(compile_plan(rules.ruleset), snap))
+    return [python.values, numpy_.values, exact]
+
+
+def as_float_dict(values: dict) -> dict:
+    return {k: as_float(v) for k, v in values.items()}
+
+
+def same(a, b) -> bool:
+    if isinstance(a, list):
+        return len(a) == len(b) and all(same(x, y) for x, y in zip(a, b))
+    if isinstance(a, bool) or isinstance(b, bool):
+        return bool(a) == bool(b)
+    if math.isinf(a) or math.isinf(b):
+        return a == b
+    return math.isclose(a, b, rel_tol=1e-12, abs_tol=1e-12)
+
+
+def load(root) -> Rules:
+    return Rules(Catalog([root]).load("t/m@2025-01-01"))
+
+
+def snap(currencies=(), positions=(), **extra):
+    return {"as_of": "2025-02-01", "currencies": list(currencies), "positions": list(positions), **extra}
+
+
+def test_aggregations_references_and_filters(make_rules):
+    root = make_rules(quantities={
+        "usd": quantity("balance * price", axis="currency"),
+        "total": quantity("sum(usd)"),
+        "cross_size": quantity("sum(size, by=settle, where=mode == 'cross')", axis="currency", unit="contract"),
+        "priced": quantity("size * price[settle]", axis="position"),
+        "n_isolated": quantity("count(mode == 'isolated')", unit="1"),
+        "largest": quantity("max(size)", unit="contract"),
+        "smallest": quantity("min(size, where=mode == 'isolated', default=-1)", unit="contract"),
+        "any_short": quantity("if(any(size < 0), 1, 0)", unit="1"),
+    })
+    data = snap(
+        [{"currency": "BTC", "balance": 2, "price": 50000}, {"currency": "USDT", "balance": 100, "price": 1}],
+        [{"inst_id": "A", "settle": "USDT", "size": 3}, {"inst_id": "B", "settle": "USDT", "size": -5, "mode": "isolated"},
+         {"inst_id": "C", "settle": "BTC", "size": 7}],
+    )
+    for values in all_paths(load(root), data):
+        assert values["usd"] == [100000, 100]
+        assert values["total"] == 100100
+        assert values["cross_size"] == [7, 3]
+        assert values["priced"] == [3, -5, 350000]
+        assert values["n_isolated"] == 1
+        assert values["largest"] == 7
+        assert values["smallest"] == -5
+        assert values["any_short"] == 1
+
+
+def test_empty_collections_have_defined_values(make_rules):
+    root = make_rules(quantities={
+        "s": quantity("sum(size)", unit="contract"),
+        "c": quantity("count(size > 0)", unit="1"),
+        "lo": quantity("min(size)", unit="contract"),
+        "hi": quantity("max(size)", unit="contract"),
+        "hi0": quantity("max(size, default=0)", unit="contract"),
+        "by": quantity("sum(size, by=settle, default=-7)", axis="currency", unit="contract"),
+    })
+    data = snap([{"currency": "BTC"}], [])
+    for values in all_paths(load(root), data):
+        assert values["s"] == 0 and values["c"] == 0
+        assert values["lo"] == math.inf and values["hi"] == -math.inf
+        assert values["hi0"] == 0
+        assert values["by"] == [-7]
+
+
+def test_division_by_zero_follows_the_sign_and_zero_over_zero_is_an_error(make_rules):
+    root = make_rules(quantities={"r": quantity("sum(balance) / sum(price - 1)", unit="1")})
+    rules = load(root)
+    for balance, want in ((5, math.inf), (-5, -math.inf)):
+        values = all_paths(rules, snap([{"currency": "BTC", "balance": balance, "price": 1}]))
+        assert [v["r"] for v in values[:2]] == [want, want]
+        assert math.isnan(values[2]["r"])  # sympy: complex infinity, reported as undefined by the exact path
+    with pytest.raises(EvaluationError, match="r has no defined value"):
+        rules.evaluate(snap([{"currency": "BTC", "balance": 0, "price": 1}]))
+
+
+def test_nan_in_one_row_names_the_quantity_and_the_row(make_rules):
+    root = make_rules(quantities={"q": quantity("sqrt(balance)", axis="currency", unit="1")})
+    with pytest.raises(EvaluationError, match="q has no defined value for currency 'ETH'"):
+        load(root).evaluate(snap([{"currency": "BTC", "balance": 4}, {"currency": "ETH", "balance": -1}]))
+
+
+@pytest.mark.parametrize("interval, at_bound", [("lower_open", 1.0), ("upper_open", 0.5)])
+def test_tier_reads_at_the_boundaries(make_rules, interval, at_bound):
+    table = dict(TIERS, interval=interval)
+    root = make_rules(tables={"t": table}, quantities={"r": quantity("tier(t.rate, balance, currency)", axis="currency", unit="ratio")})
+    rows = [{"currency": "BTC", "balance": b} for b in (-5, 0, 100)] + [{"currency": "ETH", "balance": 1e9}]
+    data = snap([dict(r, currency=f"{r['currency']}") for r in rows[:1]])
+    rules = load(root)
+    for balance, want in ((-5, 1.0), (0, 1.0), (50, 1.0), (100, at_bound), (100.000001, 0.5), (250, 0.25)):
+        for values in all_paths(rules, snap([{"currency": "BTC", "balance": balance}, {"currency": "ETH", "balance": balance}])):
+            assert values["r"] == [want, 0.9], (balance, values["r"])
+    assert data
+
+
+def test_progressive_tiers_sum_each_slice_at_its_rate(make_rules):
+    root = make_rules(tables={"t": TIERS}, quantities={"p": quantity("progressive(t.rate, balance, currency)", axis="currency")})
+    rules = load(root)
+    for balance, want in ((-10, 0), (0, 0), (60, 60), (150, 125), (1000, 100 + 50 + 800 * 0.25)):
+        for values in all_paths(rules, snap([{"currency": "BTC", "balance": balance}, {"currency": "XRP", "balance": balance}])):
+            assert values["p"] == [pytest.approx(want), pytest.approx(max(balance, 0) * 0.9)]
+
+
+def test_unknown_table_key_is_a_snapshot_error(make_rules):
+    table = dict(TIERS, tiers={"BTC": TIERS["tiers"]["BTC"]})
+    root = make_rules(tables={"t": table}, quantities={"r": quantity("tier(t.rate, balance, currency)", axis="currency", unit="ratio")})
+    from marginspec.errors import SnapshotError
+
+    with pytest.raises(SnapshotError, match=r"currencies\[1\].currency: table 't' has no tiers for 'DOGE'"):
+        load(root).snapshot(snap([{"currency": "BTC"}, {"currency": "DOGE"}]))
+
+
+def test_group_axes_and_grids(make_rules):
+    root = make_rules(
+        axes={"family": {"group": "position", "by": "fam", "description": "families"},
+              "scenario": {"grid": {"move": "moves", "vol": "vols"}, "description": "grid"}},
+        inputs={"fam": {"axis": "position", "type": "text", "description": "family"}},
+        parameters={"moves": {"value": [-0.1, 0, 0.1], "unit": "ratio", "assumption": "test"},
+                    "vols": {"value": [1, 2], "unit": "ratio", "assumption": "test"}},
+        quantities={
+            "fam_size": quantity("sum(abs(size), by=family)", axis="family", unit="contract"),
+            "share": quantity("abs(size) / fam_size[family]", axis="position", unit="ratio"),
+            "pnl": quantity("size * move * vol", axis="position x scenario"),
+            "fam_pnl": quantity("sum(pnl, by=family)", axis="family x scenario"),
+            "worst": quantity("min(fam_pnl, over=scenario)", axis="family"),
+            "worst_total": quantity("sum(worst)"),
+            "move_x": quantity("move * 2", axis="scenario", unit="ratio"),
+        },
+    )
+    data = snap([{"currency": "USDT"}], [
+        {"inst_id": "A", "settle": "USDT", "fam": "BTC", "size": 10},
+        {"inst_id": "B", "settle": "USDT", "fam": "BTC", "size": -30},
+        {"inst_id": "C", "settle": "USDT", "fam": "ETH", "size": 5},
+    ])
+    grid_moves = [-0.1, -0.1, 0, 0, 0.1, 0.1]
+    grid_vols = [1, 2, 1, 2, 1, 2]
+    for values in all_paths(load(root), data):
+        assert values["fam_size"] == [40, 5]
+        assert values["share"] == [0.25, 0.75, 1.0]
+        want_btc = [-20 * m * v for m, v in zip(grid_moves, grid_vols)]
+        want_eth = [5 * m * v for m, v in zip(grid_moves, grid_vols)]
+        assert same(values["fam_pnl"], [want_btc, want_eth])
+        assert same(values["worst"], [min(want_btc), min(want_eth)])
+        assert same(values["worst_total"], min(want_btc) + min(want_eth))
+        assert same(values["move_x"], [2 * m for m in grid_moves])
+
+
+def test_states_take_the_most_severe_threshold(make_rules):
+    root = make_rules(
+        quantities={"ratio": quantity("sum(balance)", unit="ratio")},
+        thresholds={
+            "warn": {"axis": "account", "when": "ratio <= 3", "severity": 1, "assumption": "test"},
+            "liq": {"axis": "account", "when": "ratio <= 1", "severity": 2, "assumption": "test"},
+            "neg": {"axis": "currency", "when": "balance < 0", "severity": 1, "assumption": "test"},
+        },
+    )
+    rules = load(root)
+    for total, state, triggered in ((5, "normal", []), (2, "warn", ["warn"]), (1, "liq", ["warn", "liq"])):
+        r = rules.evaluate(snap([{"currency": "A", "balance": total + 1}, {"currency": "B", "balance": -1}]))
+        assert r.state() == state
+        assert r.states["account"]["triggered"] == triggered
+        assert r.state("currency", "B") == "neg" and r.state("currency", "A") == "normal"
+
+
+def test_a_batch_gives_the_same_values_as_one_snapshot_at_a_time(make_rules):
+    root = make_rules(tables={"t": TIERS}, quantities={
+        "usd": quantity("progressive(t.rate, balance * price, currency)", axis="currency"),
+        "pos": quantity("sum(size * price[settle], where=mode == 'cross')"),
+        "total": quantity("sum(usd) + pos"),
+    })
+    rules = load(root)
+    rng = np.random.default_rng(7)
+    snaps = []
+    for a in range(40):
+        coins = ["BTC", "ETH", "USDT"][: 1 + a % 3]
+        cur = [{"currency": c, "balance": float(rng.uniform(-50, 500)), "price": float(rng.uniform(0.5, 3))} for c in coins]
+        pos = [{"inst_id": f"P{k}", "settle": coins[k % len(coins)], "size": float(rng.uniform(-9, 9)),
+                "mode": "cross" if k % 2 else "isolated"} for k in range(a % 5)]
+        snaps.append(snap(cur, pos))
+    batch = rules.batch(snaps)
+    for block in (1, 7, 1000):
+        out = evaluate_batch(rules.kernel, batch, block)
+        for i, s in enumerate(snaps):
+            single = rules.values(s).values
+            assert out["total"][i] == pytest.approx(single["total"], rel=1e-12)
+    cols = Batch.from_columns(
+        rules.kernel.plan, 2,
+        currencies={"account": np.array([0, 0, 1]), "currency": np.array(["BTC", "USDT", "BTC"], dtype=object),
+                    "balance": np.array([150.0, 10, 50]), "price": np.array([1.0, 1, 2])},
+        positions={"account": np.array([1]), "inst_id": np.array(["X"], dtype=object), "settle": np.array(["BTC"], dtype=object),
+                   "size": np.array([2.0])},
+    )
+    out = evaluate_batch(rules.kernel, cols)
+    assert out["usd"].tolist() == [125.0, 9.0, 100.0]
+    assert out["total"].tolist() == [134.0, 104.0]

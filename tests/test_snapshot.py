@@ -1,0 +1,71 @@
+"""Snapshot validation: JSON-path errors, references, keys, and the generated JSON Schema."""
+
+from __future__ import annotations
+
+import copy
+
+import jsonschema
+import pytest
+
+from conftest import DEMO_RULES
+from marginspec.api import Rules
+from marginspec.catalog import Catalog
+from marginspec.errors import SnapshotError
+
+
+@pytest.fixture(scope="module")
+def demo() -> Rules:
+    return Rules(Catalog([DEMO_RULES]).load("demo/basic@2025-01-01"))
+
+
+def problems(rules: Rules, data) -> dict[str, str]:
+    with pytest.raises(SnapshotError) as info:
+        rules.snapshot(data)
+    return dict(info.value.problems)
+
+
+@pytest.mark.parametrize(
+    "edit, path, message",
+    [
+        (lambda d: d["positions"][1].pop("mark_price"), "positions[1].mark_price", "required field is missing"),
+        (lambda d: d["positions"][0].update(mark_px=1), "positions[0].mark_px", "unknown field"),
+        (lambda d: d["positions"][0].update(size="ten"), "positions[0].size", "valid number"),
+        (lambda d: d["positions"][0].update(size=float("nan")), "positions[0].size", "finite"),
+        (lambda d: d["positions"][0].update(size=True), "positions[0].size", "valid number"),
+        (lambda d: d["positions"][0].update(mark_price=0), "positions[0].mark_price", "greater than 0"),
+        (lambda d: d["positions"][0].update(contract_type="quanto"), "positions[0].contract_type", "'linear' or 'inverse'"),
+        (lambda d: d["positions"][1].update(settle_currency="XYZ"), "positions[1].settle_currency", "'XYZ' is not in currencies"),
+        (lambda d: d["currencies"][1].update(currency="BTC"), "currencies[1].currency", "duplicate currency 'BTC'"),
+        (lambda d: d.update(as_of="yesterday"), "as_of", "pattern"),
+        (lambda d: d.pop("as_of"), "as_of", "required field is missing"),
+        (lambda d: d.update(extra=1), "extra", "unknown field"),
+        (lambda d: d.update(positions={}), "positions", "valid list"),
+    ],
+)
+def test_invalid_snapshots_say_where_and_what_was_expected(demo, demo_snapshot, edit, path, message):
+    data = copy.deepcopy(demo_snapshot)
+    edit(data)
+    found = problems(demo, data)
+    assert path in found, found
+    assert message in found[path]
+
+
+def test_defaults_fill_in_and_meta_is_ignored(demo, demo_snapshot):
+    data = copy.deepcopy(demo_snapshot)
+    data["meta"] = {"anything": [1, 2]}
+    snap = demo.snapshot(data)
+    assert snap.rows["position"][0]["margin_mode"] == "cross"
+    assert snap.account == {"liquidation_fees": 0}
+    assert demo_snapshot["positions"][0].get("margin_mode") is None  # the caller's data is not modified
+
+
+def test_the_generated_json_schema_is_draft_2020_12_and_agrees_with_validation(demo, demo_snapshot):
+    schema = demo.snapshot_schema()
+    jsonschema.Draft202012Validator.check_schema(schema)
+    validator = jsonschema.Draft202012Validator(schema)
+    assert not list(validator.iter_errors(demo_snapshot))
+    bad = copy.deepcopy(demo_snapshot)
+    bad["positions"][0]["size"] = "ten"
+    bad["currencies"][0]["bogus"] = 1
+    assert {tuple(e.absolute_path) for e in validator.iter_errors(bad)} == {("positions", 0, "size"), ("currencies", 0)}
+    assert schema["properties"]["positions"]["items"]["$ref"].endswith("Position")
