@@ -23,18 +23,21 @@ def _codes(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return uniq, inverse.astype(np.int64)
 
 
-def _number(plan_input: InputCol, rs_limits: dict[str, Any], values: Any, n: int, where: str) -> np.ndarray:
+def _number(inp: InputCol, values: Any, n: int, where: str) -> np.ndarray:
     col = np.asarray(values, dtype=np.float64)
     if col.shape != (n,):
         raise _fail(where, f"expected {n} values, got shape {col.shape}")
     bad = ~np.isfinite(col)
-    for op, limit in (("ge", rs_limits.get("minimum")), ("le", rs_limits.get("maximum")), ("gt", rs_limits.get("exclusive_minimum"))):
-        if limit is not None:
-            ok = {"ge": col >= limit, "le": col <= limit, "gt": col > limit}[op]
-            bad |= ~ok
+    if inp.minimum is not None:
+        bad |= col < inp.minimum
+    if inp.maximum is not None:
+        bad |= col > inp.maximum
+    if inp.exclusive_minimum is not None:
+        bad |= col <= inp.exclusive_minimum
     if bad.any():
         i = int(np.argmax(bad))
-        raise _fail(f"{where}[{i}]", f"{col[i]!r} is not finite or outside the declared limits {rs_limits}")
+        limits = {k: v for k, v in (("minimum", inp.minimum), ("maximum", inp.maximum), ("exclusive_minimum", inp.exclusive_minimum)) if v is not None}
+        raise _fail(f"{where}[{i}]", f"{col[i]!r} is not finite or is outside the declared limits {limits}")
     return col
 
 
@@ -44,7 +47,6 @@ def assemble(cls: Any, plan: Plan, n: int, account: dict[str, Any], collections:
     if unknown:
         raise _fail(sorted(unknown)[0], f"not a collection of this rule set (known: {', '.join(sorted(by_collection))})")
     batch = cls(n, {ACCOUNT: n}, {ACCOUNT: np.arange(n + 1)}, {}, {})
-    limits = getattr(plan, "limits", {})
     text: dict[tuple[str, str], np.ndarray] = {}
     for axis in plan.row_axes.values():
         if not axis.collection:
@@ -102,7 +104,7 @@ def assemble(cls: Any, plan: Plan, n: int, account: dict[str, Any], collections:
         elif inp.var.kind == "bool":
             batch.columns[inp.var.name] = np.asarray(values, dtype=bool)
         else:
-            batch.columns[inp.var.name] = _number(inp, limits.get(inp.var.name, {}), values, rows, where)
+            batch.columns[inp.var.name] = _number(inp, values, rows, where)
     for iv in plan.indexes.values():
         if iv.how == "ref":
             batch.index[iv.name] = _join(plan, batch, iv.axis, iv.target, collections[plan.row_axes[iv.axis].collection or ""], iv.field or "")

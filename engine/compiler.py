@@ -140,7 +140,8 @@ class Compiler:
                 var = self.add_var(Var(name, shape, kind))
                 if inp.default is not None:
                     self._check_default(name, inp)
-                self.inputs.append(InputCol(var, name, inp.axis, codes=inp.values, default=inp.default))
+                self.inputs.append(InputCol(var, name, inp.axis, codes=inp.values, default=inp.default, minimum=inp.minimum,
+                                            maximum=inp.maximum, exclusive_minimum=inp.exclusive_minimum))
                 self.declare(name, var_term(var, inp.values), "inputs")
         for name, ax in self.row_axes.items():
             if ax.group_of:

@@ -52,6 +52,9 @@ class InputCol:
     codes: tuple[str, ...] = ()  # enum values, coded 0..n-1
     to: str | None = None  # target axis of a ref
     default: float | str | bool | None = None
+    minimum: float | None = None
+    maximum: float | None = None
+    exclusive_minimum: float | None = None
 
 
 @dataclass(frozen=True)
@@ -188,7 +191,7 @@ def plan_from_json(text: str) -> Plan:
     shape = lambda s: Shape(s["rows"], s["grid"])  # noqa: E731
     var = lambda v: Var(v["name"], shape(v["shape"]), v["kind"])  # noqa: E731
     outputs = {v["name"]: var(v) for v in d["outputs"]}
-    inputs = [InputCol(var(i["var"]), i["field"], i["axis"], tuple(i["codes"]), i["to"], i["default"]) for i in d["inputs"]]
+    inputs = [InputCol(**dict(i, var=var(i["var"]), codes=tuple(i["codes"]))) for i in d["inputs"]]
     return Plan(
         ruleset=d["ruleset"],
         row_axes={a["name"]: RowAxis(**a) for a in d["row_axes"]},

@@ -25,8 +25,9 @@ from .plan import TierTable
 class NumpyTable:
     """A tier table padded to a rectangle: one row per key, one column per tier."""
 
-    lower: np.ndarray
-    width: np.ndarray
+    lower: np.ndarray  # +inf where a key has fewer tiers
+    start: np.ndarray  # lower with padding at 0, for progressive sums
+    width: np.ndarray  # upper - lower; 0 for padding, inf for the last tier
     columns: dict[str, np.ndarray]
     lower_open: bool
 
@@ -41,30 +42,37 @@ def numpy_table(t: TierTable) -> NumpyTable:
         width[k, : len(lo)] = np.subtract(hi, lo)
         for c, values in t.columns.items():
             cols[c][k, : len(lo)] = values[k]
-    return NumpyTable(lower, width, cols, t.interval == "lower_open")
+    return NumpyTable(lower, np.where(np.isinf(lower), 0.0, lower), width, cols, t.interval == "lower_open")
 
 
 def tier_step(t: NumpyTable, column: str, x: np.ndarray, key: np.ndarray | None) -> np.ndarray:
-    """Value of `column` in the tier containing each x."""
-    k = key if key is not None else np.zeros(x.shape[0], dtype=np.intp)
-    lo = t.lower[k]
-    col = t.columns[column][k]
-    if x.ndim == 2:  # rows x grid
-        lo, col = lo[:, None, :], col[:, None, :]
-    below = (x[..., None] > lo) if t.lower_open else (x[..., None] >= lo)
-    tier = np.maximum(below.sum(axis=-1) - 1, 0)
-    return np.take_along_axis(col, tier[..., None], axis=-1)[..., 0]
+    """Value of `column` in the tier containing each x (one pass per tier: no rows x tiers temporaries)."""
+    col = t.columns[column]
+    if key is None or t.lower.shape[0] == 1:
+        lows = t.lower[0][np.isfinite(t.lower[0])]
+        tier = np.searchsorted(lows, x, side="left" if t.lower_open else "right") - 1
+        return col[0][np.maximum(tier, 0)]
+    tier = np.zeros(x.shape, dtype=np.intp)
+    for j in range(1, t.lower.shape[1]):
+        lo = t.lower[key, j]
+        if x.ndim == 2:
+            lo = lo[:, None]
+        tier += (x > lo) if t.lower_open else (x >= lo)
+    k = key[:, None] if x.ndim == 2 else key
+    return col[k, tier]
 
 
 def tier_progressive(t: NumpyTable, column: str, x: np.ndarray, key: np.ndarray | None) -> np.ndarray:
     """Sum over tiers of `column` times the part of x that falls inside the tier."""
-    k = key if key is not None else np.zeros(x.shape[0], dtype=np.intp)
-    lo, width, col = t.lower[k], t.width[k], t.columns[column][k]
-    if x.ndim == 2:
-        lo, width, col = lo[:, None, :], width[:, None, :], col[:, None, :]
-    lo = np.where(np.isinf(lo), 0.0, lo)
-    inside = np.minimum(np.maximum(x[..., None] - lo, 0.0), width)
-    return (np.where(width > 0, inside, 0.0) * col).sum(axis=-1)
+    col = t.columns[column]
+    k = np.zeros(x.shape[0], dtype=np.intp) if key is None else key
+    total = np.zeros(x.shape)
+    for j in range(t.lower.shape[1]):
+        lo, width, rate = t.start[k, j], t.width[k, j], col[k, j]
+        if x.ndim == 2:
+            lo, width, rate = lo[:, None], width[:, None], rate[:, None]
+        total += np.minimum(np.maximum(x - lo, 0.0), width) * rate  # padding: width 0, rate 0
+    return total
 
 
 def group_sum(index: np.ndarray, values: np.ndarray, n: int, mask: np.ndarray | None) -> np.ndarray:
