@@ -177,11 +177,12 @@ class Catalog:
         )
         for did, d in data.get("documents", {}).items():
             rs.documents[did] = model.SourceDocument.model_validate(d)
+        if parent:
+            rs.table_documents.update(parent.table_documents)
         for section in model.SECTIONS:
             if parent:
                 rs.section(section).update(parent.section(section))
                 rs.origins.update({k: v for k, v in parent.origins.items() if k[0] == section})
-                rs.table_documents.update(parent.table_documents)
             for name, body in data.get(section, {}).items():
                 origin = Origin(doc, (section, name))
                 if section == "tables" and "file" in body:
