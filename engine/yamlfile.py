@@ -9,6 +9,7 @@ it. PyYAML's composer does the tokenising; building the values is ours."""
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -60,7 +61,10 @@ class Document:
 
 
 class _NoAliasLoader(yaml.SafeLoader):
-    """SafeLoader whose composer refuses anchors and aliases (bounded expansion)."""
+    """SafeLoader whose composer refuses anchors and aliases (bounded expansion), and which reads
+    numbers the YAML 1.2 way: `1e-9` is a number, not text as in YAML 1.1."""
+
+    yaml_implicit_resolvers = {k: list(v) for k, v in yaml.SafeLoader.yaml_implicit_resolvers.items()}
 
     def compose_node(self, parent: Node | None, index: Any) -> Node:  # type: ignore[override]
         if self.check_event(AliasEvent):
@@ -71,6 +75,13 @@ class _NoAliasLoader(yaml.SafeLoader):
         if anchor is not None:
             raise yaml.MarkedYAMLError(None, None, f"anchors (&{anchor}) are not allowed in marginspec files", event.start_mark)
         return Composer.compose_node(self, parent, index)
+
+
+_NoAliasLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"^[-+]?(?:[0-9][0-9_]*)(?:\.[0-9_]*)?[eE][-+]?[0-9]+$"),
+    list("-+0123456789"),
+)
 
 
 def _mark(node: Node) -> tuple[int, int]:

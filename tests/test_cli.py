@@ -64,15 +64,17 @@ def test_check_reports_invalid_files_with_locations_and_failing_cases(tmp_path, 
     proc = run("check", str(root))
     assert proc.returncode == 3
     assert "2025-01-01.yaml:" in proc.stdout and "unknown name 'balanse'" in proc.stdout
-    root = make_rules(quantities={"q": quantity("sum(balance * price)")})
+    root = make_rules(quantities={"q": quantity("sum(balance * price)"), "r": quantity("sum(balance) / sum(price)", unit="1")})
     (root / "t" / "m" / "x.cases.yaml").write_text(
         "schema: marginspec/cases/v1\nruleset: t/m\ncases:\n"
         "  right:\n    description: d\n    worked_by_hand: by hand\n    snapshot: {as_of: '2025-03-01', currencies: [{currency: A, balance: 2, price: 3}]}\n    expect: {q: 6}\n"
         "  wrong:\n    description: d\n    worked_by_hand: by hand\n    snapshot: {as_of: '2025-03-01', currencies: [{currency: A, balance: 2, price: 3}]}\n    expect: {q: 7}\n"
+        "  infinite:\n    description: d\n    worked_by_hand: by hand\n    tolerance: {rel: 1e-9}\n"
+        "    snapshot: {as_of: '2025-03-01', currencies: [{currency: A, balance: 2, price: 0}]}\n    expect: {r: inf}\n"
     )
     proc = run("check", str(root))
     assert proc.returncode == 1
-    assert "1/2 cases pass" in proc.stdout and "q: expected 7.0, got 6.0" in proc.stdout
+    assert "2/3 cases pass" in proc.stdout and "q: expected 7.0, got 6.0" in proc.stdout
 
 
 def test_schema_commands_print_json_schemas():

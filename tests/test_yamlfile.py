@@ -55,3 +55,8 @@ def test_deep_nesting_and_large_files_are_bounded():
 def test_empty_file_is_an_error():
     with pytest.raises(RuleFileError, match="empty"):
         parse_yaml("", "empty.yaml")
+
+
+def test_exponent_numbers_are_numbers_as_in_yaml_1_2():
+    doc = parse_yaml("rel: 1e-9\nbig: 2E5\ncode: 1e9x\n", "f.yaml")
+    assert doc.data == {"rel": 1e-9, "big": 200000.0, "code": "1e9x"}
