@@ -29,7 +29,8 @@ class Batch:
     offsets: dict[str, np.ndarray]  # per axis: first row of each account, length n + 1
     columns: dict[str, np.ndarray]
     index: dict[str, np.ndarray]
-    keys: dict[str, np.ndarray] = field(default_factory=dict)
+    keys: dict[str, np.ndarray] = field(default_factory=dict)  # row keys (from snapshots)
+    key_codes: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)  # row keys as (categories, codes)
     labels: list[str] | None = None  # how to name account i in errors
 
     @classmethod
@@ -84,8 +85,14 @@ class Batch:
             return self.labels[row] if self.labels else f"account {row}"
         a = int(np.searchsorted(self.offsets[axis], row, side="right") - 1)
         who = self.labels[a] if self.labels else f"account {a}"
-        key = self.keys.get(axis)
-        return f"{who}, {axis} {key[row] if key is not None and len(key) > row else row}"
+        if axis in self.keys and len(self.keys[axis]) > row:
+            key = self.keys[axis][row]
+        elif axis in self.key_codes:
+            cats, codes = self.key_codes[axis]
+            key = cats[codes[row]]
+        else:
+            key = row
+        return f"{who}, {axis} {key}"
 
     def blocks(self, plan: Plan, size: int = BLOCK_ACCOUNTS) -> Iterator[tuple[dict[str, np.ndarray], dict[str, int], dict[str, slice]]]:
         """(columns, row counts, row slices) for each block of `size` accounts, indexes made block-local."""

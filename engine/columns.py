@@ -1,6 +1,10 @@
 """Vectorised validation and joins for `Batch.from_columns`: numbers finite
 and within their declared limits, choices known, keys unique per account,
-references resolved by a sort-and-search join on (account, key)."""
+references resolved by a sort-and-search join on (account, key).
+
+Text columns (keys, references, text inputs, choices) may be arrays of str,
+or `(categories, codes)` pairs: a list of distinct strings and an integer
+array indexing it, which avoids sorting millions of strings."""
 
 from __future__ import annotations
 
@@ -11,16 +15,28 @@ import numpy as np
 from .errors import SnapshotError
 from .plan import ACCOUNT, InputCol, Plan
 
-MAX_REPORTED = 25
+Categorical = tuple[np.ndarray, np.ndarray]  # (distinct strings, int codes)
 
 
 def _fail(where: str, message: str) -> SnapshotError:
     return SnapshotError([(where, message)], "batch")
 
 
-def _codes(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    uniq, inverse = np.unique(values.astype(str), return_inverse=True)
-    return uniq, inverse.astype(np.int64)
+def categorical(values: Any, n: int, where: str) -> Categorical:
+    """(categories, codes) from an array of strings or a (categories, codes) pair."""
+    if isinstance(values, tuple) and len(values) == 2:
+        cats, codes = np.asarray(values[0], dtype=object), np.asarray(values[1], dtype=np.int64)
+        if codes.size and (codes.min() < 0 or codes.max() >= len(cats)):
+            raise _fail(where, f"codes must index the {len(cats)} categories")
+    else:
+        arr = np.asarray(values, dtype=object)
+        if arr.size == 0:
+            return np.zeros(0, dtype=object), np.zeros(0, dtype=np.int64)
+        cats, codes = np.unique(arr.astype(str), return_inverse=True)
+        cats, codes = cats.astype(object), codes.astype(np.int64)
+    if codes.shape != (n,):
+        raise _fail(where, f"expected {n} values, got {codes.shape[0] if codes.ndim else 0}")
+    return cats, codes
 
 
 def _number(inp: InputCol, values: Any, n: int, where: str) -> np.ndarray:
@@ -41,140 +57,136 @@ def _number(inp: InputCol, values: Any, n: int, where: str) -> np.ndarray:
     return col
 
 
+def _choice(inp: InputCol, values: Any, n: int, where: str) -> np.ndarray:
+    arr = values if isinstance(values, tuple) else np.asarray(values)
+    if not isinstance(arr, tuple) and arr.dtype.kind in "iu":
+        if arr.shape != (n,) or (arr.size and (arr.min() < 0 or arr.max() >= len(inp.codes))):
+            raise _fail(where, f"codes must be 0..{len(inp.codes) - 1} ({', '.join(inp.codes)}), one per row")
+        return arr.astype(np.int8)
+    cats, codes = categorical(arr, n, where)
+    lookup = {c: i for i, c in enumerate(inp.codes)}
+    unknown = [c for c in cats if c not in lookup]
+    if unknown:
+        raise _fail(where, f"{unknown[0]!r} is not one of {', '.join(inp.codes)}")
+    return np.array([lookup[c] for c in cats], dtype=np.int8)[codes] if cats.size else np.zeros(0, dtype=np.int8)
+
+
+def _in_target(cats: np.ndarray, target_cats: np.ndarray) -> np.ndarray:
+    """Codes of `cats` in the target's category list (-1 where absent)."""
+    pos = {c: i for i, c in enumerate(target_cats)}
+    return np.array([pos.get(c, -1) for c in cats], dtype=np.int64)
+
+
 def assemble(cls: Any, plan: Plan, n: int, account: dict[str, Any], collections: dict[str, dict[str, Any]]) -> Any:
     by_collection = {a.collection: a for a in plan.row_axes.values() if a.collection}
     unknown = set(collections) - set(by_collection)
     if unknown:
         raise _fail(sorted(unknown)[0], f"not a collection of this rule set (known: {', '.join(sorted(by_collection))})")
     batch = cls(n, {ACCOUNT: n}, {ACCOUNT: np.arange(n + 1)}, {}, {})
-    text: dict[tuple[str, str], np.ndarray] = {}
+    text: dict[tuple[str, str], Categorical] = {}
     for axis in plan.row_axes.values():
         if not axis.collection:
             continue
-        cols = collections.get(axis.collection, {"account": np.zeros(0, dtype=np.int64), axis.key: np.zeros(0, dtype=str)})
-        acct = np.asarray(cols.get("account"), dtype=np.int64)
+        cols = collections.get(axis.collection, {})
+        acct = np.asarray(cols.get("account", np.zeros(0)), dtype=np.int64)
         if acct.ndim != 1 or (acct.size and (np.any(np.diff(acct) < 0) or acct[0] < 0 or acct[-1] >= n)):
             raise _fail(f"{axis.collection}.account", f"expected account numbers in 0..{n - 1}, sorted ascending")
         rows = acct.size
+        known = {"account", axis.key} | {i.field for i in plan.inputs if i.axis == axis.name} | {
+            iv.field for iv in plan.indexes.values() if iv.axis == axis.name and iv.field}
+        extra = sorted(set(cols) - known)
+        if extra:
+            raise _fail(f"{axis.collection}.{extra[0]}", "unknown field (not an input of this rule set)")
         batch.counts[axis.name] = rows
         batch.offsets[axis.name] = np.searchsorted(acct, np.arange(n + 1)).astype(np.int64)
         batch.index[f"_acct_{axis.name}"] = acct
-        keys = np.asarray(cols.get(axis.key, np.zeros(0)), dtype=object)
-        if keys.shape != (rows,):
-            raise _fail(f"{axis.collection}.{axis.key}", f"expected {rows} keys")
-        batch.keys[axis.name] = keys
-        uniq, code = _codes(keys) if rows else (np.zeros(0, dtype=str), np.zeros(0, dtype=np.int64))
-        composite = acct * max(len(uniq), 1) + code
+        keys = categorical(cols.get(axis.key, np.zeros(0, dtype=object)), rows, f"{axis.collection}.{axis.key}")
+        composite = acct * max(len(keys[0]), 1) + keys[1]
         order = np.argsort(composite, kind="stable")
         dup = np.nonzero(np.diff(composite[order]) == 0)[0]
         if dup.size:
             i = int(order[dup[0] + 1])
-            raise _fail(f"{axis.collection}[{i}].{axis.key}", f"duplicate {axis.key} {keys[i]!r} in account {acct[i]}")
-        text[(axis.name, axis.key)] = keys
-        for name in cols:
-            if name not in ("account", axis.key) and not any(i.axis == axis.name and i.field == name for i in plan.inputs) and name not in _ref_fields(plan, axis.name) and name not in _text_fields(plan, axis.name):
-                raise _fail(f"{axis.collection}.{name}", "unknown field (not an input of this rule set)")
+            raise _fail(f"{axis.collection}[{i}].{axis.key}", f"duplicate {axis.key} {keys[0][keys[1][i]]!r} in account {acct[i]}")
+        text[(axis.name, axis.key or "")] = keys
+        batch.key_codes[axis.name] = keys
     for inp in plan.inputs:
-        source = account if inp.axis == ACCOUNT else collections.get(plan.row_axes[inp.axis].collection or "", {})
         rows = batch.counts[inp.axis]
-        where = f"{'account' if inp.axis == ACCOUNT else plan.row_axes[inp.axis].collection}.{inp.field}"
+        coll = "account" if inp.axis == ACCOUNT else plan.row_axes[inp.axis].collection or ""
+        source = account if inp.axis == ACCOUNT else collections.get(coll, {})
+        where = f"{coll}.{inp.field}"
         values = source.get(inp.field)
         if values is None:
-            if inp.default is None:
-                if rows == 0:
-                    values = np.zeros(0)
-                else:
-                    raise _fail(where, "required field is missing")
-            else:
-                values = np.full(rows, inp.default, dtype=object if isinstance(inp.default, str) else None)
+            if inp.default is None and rows:
+                raise _fail(where, "required field is missing")
+            values = np.full(rows, inp.default if inp.default is not None else 0, dtype=object if isinstance(inp.default, str) else None)
         if inp.codes:
-            arr = np.asarray(values)
-            if arr.dtype.kind in "iu":
-                codes = arr.astype(np.int8)
-                if codes.size and (codes.min() < 0 or codes.max() >= len(inp.codes)):
-                    raise _fail(where, f"codes must be 0..{len(inp.codes) - 1} ({', '.join(inp.codes)})")
-            else:
-                lookup = {c: i for i, c in enumerate(inp.codes)}
-                uniq, inverse = np.unique(arr.astype(str), return_inverse=True)
-                missing = [u for u in uniq if u not in lookup]
-                if missing:
-                    raise _fail(where, f"{missing[0]!r} is not one of {', '.join(inp.codes)}")
-                codes = np.array([lookup[u] for u in uniq], dtype=np.int8)[inverse] if uniq.size else np.zeros(0, dtype=np.int8)
-            batch.columns[inp.var.name] = codes
+            batch.columns[inp.var.name] = _choice(inp, values, rows, where)
         elif inp.var.kind == "bool":
             batch.columns[inp.var.name] = np.asarray(values, dtype=bool)
         else:
             batch.columns[inp.var.name] = _number(inp, values, rows, where)
-    for iv in plan.indexes.values():
+    for iv in plan.indexes.values():  # references and text fields, then groups and table keys that use them
+        if iv.how not in ("ref", "group", "table_key") or iv.axis == ACCOUNT or plan.row_axes[iv.axis].group_of:
+            continue
+        coll = plan.row_axes[iv.axis].collection or ""
+        if (iv.axis, iv.field or "") not in text and iv.how != "ref":
+            text[(iv.axis, iv.field or "")] = categorical(collections.get(coll, {}).get(iv.field or "", np.zeros(0, dtype=object)), batch.counts[iv.axis], f"{coll}.{iv.field}")
         if iv.how == "ref":
-            batch.index[iv.name] = _join(plan, batch, iv.axis, iv.target, collections[plan.row_axes[iv.axis].collection or ""], iv.field or "")
-            text[(iv.axis, iv.field or "")] = np.asarray(collections[plan.row_axes[iv.axis].collection or ""][iv.field or ""], dtype=object)
-        elif iv.how == "group":
-            src = plan.row_axes[iv.axis]
-            values = text.get((iv.axis, iv.field or "")) if (iv.axis, iv.field) in text else np.asarray(collections[src.collection or ""][iv.field or ""], dtype=object)
-            uniq, code = _codes(values)
+            batch.index[iv.name] = _join(batch, iv.axis, iv.target, collections.get(coll, {}).get(iv.field or ""), f"{coll}.{iv.field}")
+    for iv in plan.indexes.values():
+        if iv.how == "group":
+            cats, code = text[(iv.axis, iv.field or "")]
             acct = batch.index[f"_acct_{iv.axis}"]
-            groups, inverse = np.unique(acct * max(len(uniq), 1) + code, return_inverse=True)
+            width = max(len(cats), 1)
+            groups, inverse = np.unique(acct * width + code, return_inverse=True)
             batch.index[iv.name] = inverse.astype(np.intp)
-            g_acct = groups // max(len(uniq), 1)
             batch.counts[iv.target] = groups.size
-            batch.offsets[iv.target] = np.searchsorted(g_acct, np.arange(n + 1)).astype(np.int64)
-            batch.index[f"_acct_{iv.target}"] = g_acct
-            batch.keys[iv.target] = uniq[groups % max(len(uniq), 1)].astype(object) if groups.size else np.zeros(0, dtype=object)
+            batch.offsets[iv.target] = np.searchsorted(groups // width, np.arange(n + 1)).astype(np.int64)
+            batch.index[f"_acct_{iv.target}"] = groups // width
+            batch.key_codes[iv.target] = (cats, groups % width)
     for iv in plan.indexes.values():
         if iv.how == "table_key":
-            table = plan.tables[iv.table or ""]
             if iv.axis == ACCOUNT:
-                values = np.asarray(account.get(iv.field or ""), dtype=object)
+                cats, codes = categorical(account.get(iv.field or "", np.zeros(0, dtype=object)), n, f"account.{iv.field}")
             elif plan.row_axes[iv.axis].group_of:
-                values = batch.keys[iv.axis]
+                cats, codes = batch.key_codes[iv.axis]
             else:
-                values = np.asarray(collections[plan.row_axes[iv.axis].collection or ""][iv.field or ""], dtype=object)
-            pos = {k: i for i, k in enumerate(table.keys)}
-            star = pos.get("*")
-            uniq, inverse = np.unique(values.astype(str), return_inverse=True) if values.size else (np.zeros(0, dtype=str), np.zeros(0, dtype=np.int64))
-            mapped = []
-            for u in uniq:
-                j = pos.get(str(u), star)
-                if j is None:
-                    raise _fail(f"{iv.axis}.{iv.field}", f"table {iv.table!r} has no tiers for {u!r}")
-                mapped.append(j)
-            batch.index[iv.name] = np.asarray(mapped, dtype=np.intp)[inverse] if uniq.size else np.zeros(0, dtype=np.intp)
+                cats, codes = text[(iv.axis, iv.field or "")]
+            table = plan.tables[iv.table or ""]
+            mapped = _in_target(cats, np.asarray(table.keys, dtype=object))
+            star = table.keys.index("*") if "*" in table.keys else -1
+            mapped = np.where(mapped < 0, star, mapped)
+            if np.any(mapped[np.unique(codes)] < 0) if codes.size else False:
+                missing = [c for c, m in zip(cats, mapped) if m < 0][0]
+                raise _fail(f"{iv.axis}.{iv.field}", f"table {iv.table!r} has no tiers for {missing!r}")
+            batch.index[iv.name] = mapped[codes].astype(np.intp) if codes.size else np.zeros(0, dtype=np.intp)
     return batch
 
 
-def _ref_fields(plan: Plan, axis: str) -> set[str]:
-    return {iv.field or "" for iv in plan.indexes.values() if iv.how == "ref" and iv.axis == axis}
-
-
-def _text_fields(plan: Plan, axis: str) -> set[str]:
-    return {iv.field or "" for iv in plan.indexes.values() if iv.how in ("group", "table_key") and iv.axis == axis}
-
-
-def _join(plan: Plan, batch: Any, axis: str, target: str, cols: dict[str, Any], field: str) -> np.ndarray:
+def _join(batch: Any, axis: str, target: str, values: Any, where: str) -> np.ndarray:
     """Global target row of each row's reference, given as target keys or as row numbers within the account."""
-    where = f"{plan.row_axes[axis].collection}.{field}"
-    values = np.asarray(cols.get(field))
+    rows = batch.counts[axis]
+    if values is None:
+        raise _fail(where, "required field is missing")
     acct = batch.index[f"_acct_{axis}"]
     start = batch.offsets[target][acct]
-    count = batch.offsets[target][acct + 1] - start
-    if values.dtype.kind in "iu":
-        if values.size and (values.min() < 0 or np.any(values >= count)):
+    if not isinstance(values, tuple) and np.asarray(values).dtype.kind in "iu":
+        local = np.asarray(values, dtype=np.int64)
+        count = batch.offsets[target][acct + 1] - start
+        if local.shape != (rows,) or (local.size and (local.min() < 0 or np.any(local >= count))):
             raise _fail(where, "row numbers must be within the account's rows of the target axis")
-        return (start + values).astype(np.intp)
-    tkeys = batch.keys[target].astype(str)
-    tacct = batch.index[f"_acct_{target}"]
-    uniq, inverse = np.unique(np.concatenate([tkeys, values.astype(str)]), return_inverse=True)
-    k = max(len(uniq), 1)
-    tcomp = tacct * k + inverse[: tkeys.size]
-    comp = acct * k + inverse[tkeys.size:]
+        return (start + local).astype(np.intp)
+    cats, codes = categorical(values, rows, where)
+    tcats, tcodes = batch.key_codes[target]
+    mapped = _in_target(cats, tcats)[codes] if cats.size else np.zeros(0, dtype=np.int64)
+    width = max(len(tcats), 1)
+    tcomp = batch.index[f"_acct_{target}"] * width + tcodes
+    comp = acct * width + mapped
     order = np.argsort(tcomp, kind="stable")
-    pos = np.searchsorted(tcomp[order], comp)
-    pos = np.minimum(pos, max(order.size - 1, 0))
-    found = order.size > 0 and True
-    hit = order[pos] if order.size else np.zeros_like(comp)
-    ok = (tcomp[hit] == comp) if found else np.zeros(comp.shape, dtype=bool)
+    pos = np.minimum(np.searchsorted(tcomp[order], comp), max(order.size - 1, 0))
+    hit = order[pos] if order.size else np.zeros(rows, dtype=np.int64)
+    ok = (mapped >= 0) & ((tcomp[hit] == comp) if order.size else False)
     if not np.all(ok):
         i = int(np.argmin(ok))
-        raise _fail(f"{where}[{i}]", f"{values[i]!r} is not a {target} of account {acct[i]}")
+        raise _fail(f"{where}[{i}]", f"{cats[codes[i]]!r} is not a {target} of account {acct[i]}")
     return hit.astype(np.intp)
