@@ -14,9 +14,9 @@ from .api import Rules, snapshot_date
 from .catalog import Catalog
 from .errors import MarginspecError, RuleFileError
 from .result import Result
-from .schema_check import validate
+from .schema_check import checked_document
 from .snapshot import read_snapshot_file
-from .yamlfile import Document, load_yaml
+from .yamlfile import Document
 
 DEFAULT_REL = 1e-9
 DEFAULT_ABS = 1e-12
@@ -57,8 +57,7 @@ def case_files(catalog: Catalog) -> list[tuple[Path, str, tuple[Path, ...]]]:
 
 
 def load_cases(path: Path, display: str, exchanges: tuple[Path, ...]) -> list[Case]:
-    doc = load_yaml(path, display)
-    validate(doc, "cases")
+    doc = checked_document(path, display, "cases")
     return [Case(display, name, doc.data["ruleset"], body, doc, exchanges) for name, body in doc.data["cases"].items()]
 
 

@@ -13,8 +13,7 @@ from typing import Any
 from . import model
 from .errors import RuleFileError, UsageError
 from .ruleset import FileRecord, Origin, RuleSet, build_entry, check_citations, sha256_of
-from .schema_check import validate
-from .yamlfile import load_yaml
+from .schema_check import checked_document
 
 RULES_ENV = "MARGINSPEC_RULES"
 RULE_FILE = re.compile(r"^(\d{4}-\d{2}-\d{2})\.yaml$")
@@ -98,8 +97,7 @@ class Catalog:
                 self._read_venue(path)
 
     def _read_venue(self, path: Path) -> None:
-        doc = load_yaml(path)
-        validate(doc, "venue")
+        doc = checked_document(path, str(path), "venue")
         data = doc.data
         if data["venue"] in self.venues:
             return  # a user folder's manifest wins over the bundled one (user roots are read first)
@@ -147,8 +145,7 @@ class Catalog:
         return rs
 
     def load_file(self, e: RuleFileEntry, chain: tuple[str, ...] = ()) -> RuleSet:
-        doc = load_yaml(e.path, e.display)
-        validate(doc, "rule-file")
+        doc = checked_document(e.path, e.display, "rule-file")
         data = doc.data
         here = f"{e.id}@{e.valid_from}"
         if data["ruleset"] != e.id:
@@ -213,8 +210,7 @@ class Catalog:
             looked = ", ".join(str(r) for r in e.exchanges) or "no exchanges folder"
             raise RuleFileError(f"tables.{name}.file: {rel!r} not found (looked in {looked})", origin.loc("file"))
         display = f"exchanges/{rel}"
-        tdoc = load_yaml(path, display)
-        validate(tdoc, "table")
+        tdoc = checked_document(path, display, "table")
         body = {k: v for k, v in tdoc.data.items() if k not in ("schema", "documents")}
         body["file"] = rel
         torigin = Origin(tdoc, ())
@@ -229,7 +225,7 @@ class Catalog:
         for rid, versions in sorted(self.files.items()):
             rows = []
             for e in versions:
-                doc = load_yaml(e.path, e.display)
-                rows.append((e.valid_from, doc.data.get("valid_to") if isinstance(doc.data, dict) else None))
+                doc = checked_document(e.path, e.display, "rule-file")
+                rows.append((e.valid_from, doc.data.get("valid_to")))
             out.append((rid, rows))
         return out

@@ -3,27 +3,22 @@ plain-Python single kernel, and the runtime plan as JSON) and cache it on
 disk, so that evaluating a cached rule set never imports sympy.
 
 The cache key is the hash of every file the rule set was built from plus the
-engine version. Cached modules are trusted like Python's own __pycache__: the
-cache folder belongs to the user (MARGINSPEC_CACHE_DIR, else
-$XDG_CACHE_HOME/marginspec, else ~/.cache/marginspec)."""
+engine version (see cache.py for the folder and why it must be the user's own)."""
 
 from __future__ import annotations
 
-import hashlib
 import importlib.util
-import os
 import sys
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
 from typing import Any, Callable
 
 from . import __version__, runtime
+from .cache import cache_dir, key_of, write_atomic
 from .plan import Plan, plan_from_json, runtime_json
 from .ruleset import RuleSet
 
-CACHE_ENV = "MARGINSPEC_CACHE_DIR"
 GENERATOR_REVISION = "1"
 
 
@@ -40,17 +35,8 @@ class Kernel:
     cached: bool
 
 
-def cache_dir() -> Path:
-    env = os.environ.get(CACHE_ENV)
-    if env:
-        return Path(env)
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "marginspec"
-
-
 def cache_key(rs: RuleSet) -> str:
-    text = f"{rs.content_sha256}|{__version__}|{GENERATOR_REVISION}|{sys.version_info[:2]}"
-    return hashlib.sha256(text.encode()).hexdigest()[:40]
+    return key_of(rs.content_sha256, GENERATOR_REVISION, str(sys.version_info[:2]))
 
 
 def module_source(plan: Plan, rs: RuleSet) -> str:
@@ -82,14 +68,6 @@ def _import(path: Path, name: str) -> ModuleType:
     return module
 
 
-def _write(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
-    with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        fh.write(text)
-    os.replace(tmp, path)
-
-
 _loaded: dict[str, Kernel] = {}
 
 
@@ -108,12 +86,7 @@ def load_kernel(rs: RuleSet, plan: Plan | None = None) -> Kernel:
             from .compiler import compile_plan
 
             plan = compile_plan(rs)
-        source = module_source(plan, rs)
-        try:
-            _write(path, source)
-        except OSError:
-            path = Path(tempfile.mkdtemp(prefix="marginspec-")) / f"{name}.py"
-            _write(path, source)
+        write_atomic(path, module_source(plan, rs).encode("utf-8"))
     module = _import(path, name)
     runtime_plan = plan_from_json(module.PLAN_JSON)
     kernel = Kernel(

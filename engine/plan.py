@@ -8,9 +8,10 @@ from __future__ import annotations
 import dataclasses
 import json
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-import sympy
+if TYPE_CHECKING:  # evaluation from a cached kernel must not import sympy (it costs ~0.4 s)
+    import sympy
 
 ACCOUNT = "account"
 

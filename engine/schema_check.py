@@ -1,33 +1,39 @@
 """Validate YAML documents against the shipped JSON Schemas and turn
-jsonschema's findings into located, readable messages."""
+jsonschema's findings into located, readable messages; documents that passed
+are cached by the hash of their bytes (see cache.py)."""
 
 from __future__ import annotations
 
+import functools
 import json
-from functools import cache
 from importlib import resources
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-from jsonschema import Draft202012Validator
-from jsonschema.exceptions import ValidationError, best_match
-from referencing import Registry, Resource
+from . import cache
+from .errors import Location, RuleFileError, RuleFileErrors
+from .yamlfile import Document, parse_yaml
 
-from .errors import RuleFileError, RuleFileErrors
-from .yamlfile import Document
+if TYPE_CHECKING:
+    from jsonschema import Draft202012Validator
+    from jsonschema.exceptions import ValidationError
 
 SCHEMA_FILES = {"rule-file": "rule-file.v1.json", "table": "table.v1.json", "cases": "cases.v1.json", "venue": "venue.v1.json"}
 MAX_REPORTED = 20
 
 
-@cache
+@functools.cache
 def schema(kind: str) -> dict[str, Any]:
     """The JSON Schema of one file kind, as shipped in the package."""
     text = resources.files(__package__).joinpath("schemas", SCHEMA_FILES[kind]).read_text(encoding="utf-8")
     return json.loads(text)
 
 
-@cache
+@functools.cache
 def _validator(kind: str) -> Draft202012Validator:
+    from jsonschema import Draft202012Validator  # imported on first use: a cached document needs none of it
+    from referencing import Registry, Resource
+
     registry: Registry = Registry().with_resources(
         (schema(k)["$id"], Resource.from_contents(schema(k))) for k in SCHEMA_FILES
     )
@@ -73,6 +79,8 @@ def _describe(err: ValidationError) -> tuple[tuple, str, bool]:
 
 def validate(doc: Document, kind: str) -> None:
     """Raise RuleFileErrors listing every schema violation in `doc` with its location."""
+    from jsonschema.exceptions import best_match
+
     problems: list[RuleFileError] = []
     for err in _validator(kind).iter_errors(doc.data):
         if err.validator in ("oneOf", "anyOf") and err.context and not (
@@ -84,3 +92,24 @@ def validate(doc: Document, kind: str) -> None:
     if problems:
         problems.sort(key=lambda e: (e.location.line or 0, e.location.column or 0) if e.location else (0, 0))
         raise RuleFileErrors(problems[:MAX_REPORTED])
+
+
+def checked_document(path: Path, display: str, kind: str) -> Document:
+    """Read, parse and validate a marginspec file, or take it from the cache when its bytes are unchanged."""
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise RuleFileError(f"cannot read file: {exc.strerror}", Location(display)) from None
+    name = f"doc-{cache.key_of(kind, raw)}.pickle"
+    doc = cache.load(name)
+    if isinstance(doc, Document):
+        doc.file = display
+        return doc
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise RuleFileError("file is not UTF-8 text", Location(display)) from None
+    doc = parse_yaml(text, display)
+    validate(doc, kind)
+    cache.store(name, doc)
+    return doc

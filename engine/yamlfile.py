@@ -11,7 +11,6 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import yaml
@@ -162,18 +161,3 @@ def parse_yaml(text: str, file: str) -> Document:
     finally:
         loader.dispose()
     return doc
-
-
-def load_yaml(path: Path, display: str | None = None) -> Document:
-    """Read and parse a YAML file (see parse_yaml)."""
-    name = display or str(path)
-    try:
-        size = path.stat().st_size
-        if size > MAX_FILE_BYTES:
-            raise RuleFileError(f"file is larger than {MAX_FILE_BYTES} bytes", Location(name))
-        text = path.read_text(encoding="utf-8")
-    except UnicodeDecodeError:
-        raise RuleFileError("file is not UTF-8 text", Location(name)) from None
-    except OSError as exc:
-        raise RuleFileError(f"cannot read file: {exc.strerror}", Location(name)) from None
-    return parse_yaml(text, name)
