@@ -44,8 +44,18 @@ def write_atomic(path: Path, data: bytes) -> None:
     os.replace(tmp, path)
 
 
-def key_of(*parts: str | bytes) -> str:
+@cache
+def engine_fingerprint() -> bytes:
+    """Hash of the engine's own source and schemas: any change to the code invalidates the cache."""
+    here = Path(__file__).resolve().parent
     h = hashlib.sha256(__version__.encode())
+    for path in sorted(list(here.glob("*.py")) + list(here.glob("schemas/*.json"))):
+        h.update(path.name.encode() + b"\0" + path.read_bytes())
+    return h.digest()
+
+
+def key_of(*parts: str | bytes) -> str:
+    h = hashlib.sha256(engine_fingerprint())
     for p in parts:
         h.update(b"\0" + (p if isinstance(p, bytes) else p.encode()))
     return h.hexdigest()[:40]

@@ -10,7 +10,6 @@ whichever kernel ran."""
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -68,33 +67,48 @@ def _from_arrays(plan: Plan, arrays: dict[str, np.ndarray]) -> dict[str, Any]:
     return out
 
 
+def _has_nan(plan: Plan, values: dict[str, Any]) -> bool:
+    """Fast screen: a sum is NaN when any term is (or when inf and -inf meet; _undefined decides)."""
+    for name, var in plan.outputs.items():
+        if var.kind == "bool":
+            continue
+        v = values[name]
+        if isinstance(v, list):
+            total = sum(sum(x) if isinstance(x, list) else x for x in v)
+        else:
+            total = v
+        if total != total:
+            return True
+    return False
+
+
 def _undefined(plan: Plan, values: dict[str, Any], keys: dict[str, list[str]]) -> None:
+    """Raise EvaluationError naming the first quantity and row that is NaN."""
     for name, var in plan.outputs.items():
         if var.kind == "bool":
             continue
         rows = _rows(values[name], var.shape.rows or ACCOUNT)
         for i, v in enumerate(rows):
             cells = v if isinstance(v, list) else [v]
-            if any(isinstance(c, complex) or (isinstance(c, float) and math.isnan(c)) for c in cells):
+            if any(c != c for c in cells):
                 where = "" if var.shape.rows in (None, ACCOUNT) else f" for {var.shape.rows} {keys[var.shape.rows][i]!r}"
                 raise EvaluationError(f"{name} has no defined value{where} (0/0, inf - inf or a similar undefined operation); see README, 'Numbers'")
 
 
 def evaluate_snapshot(kernel: Kernel, snap: Snapshot, force_numpy: bool = False) -> Evaluation:
     plan = kernel.plan
-    backend = "python"
-    try:
-        if force_numpy:
-            raise ZeroDivisionError
-        values = kernel.single(snap.account, snap.rows, snap.index, snap.counts, kernel.row_tables)
-        _undefined(plan, values, snap.keys)
-    except FALLBACK:
-        backend = "numpy"
-        values = _from_arrays(plan, evaluate_batch(kernel, Batch.from_snapshots(plan, [snap]), check=False))
-    except EvaluationError:
+    values = None
+    if not force_numpy:
+        try:
+            values = kernel.single(snap.account, snap.rows, snap.index, snap.counts, kernel.row_tables)
+            backend = "python"
+        except FALLBACK:
+            values = None
+    if values is None or _has_nan(plan, values):  # numpy's IEEE semantics define the result (or the error)
         values = _from_arrays(plan, evaluate_batch(kernel, Batch.from_snapshots(plan, [snap]), check=False))
         backend = "numpy"
-    _undefined(plan, values, snap.keys)
+        if _has_nan(plan, values):
+            _undefined(plan, values, snap.keys)
     states, triggered = read_states(plan, values, snap.counts)
     return Evaluation(values, states, triggered, backend)
 

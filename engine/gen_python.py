@@ -34,6 +34,7 @@ class PythonGenerator:
         self.producer = {s.out.name: s for s in plan.steps}
         self.lines: list[str] = []
         self.depth = 1
+        self.tables: set[tuple[str, str]] = set()
 
     # ---------- scheduling
 
@@ -116,15 +117,19 @@ class PythonGenerator:
             self.emit(f"{target} = v_{step.source}[e_{step.index}]")
 
     def lookup(self, step: Lookup, block: Block, local: set[str]) -> None:
-        fn = "row_tier_step" if step.mode == "step" else "row_tier_progressive"
         key = f"e_{step.key}" if step.key and block.axis else (f"i_{step.key}[0]" if step.key else "0")
         target = f"e_{step.out.name}" if block.axis else f"v_{step.out.name}"
         arg = self.operand(step.arg, block, local, False)
-        table = f"T[{step.table!r}], {step.column!r}"
-        if step.out.shape.grid:
-            self.emit(f"{target} = [runtime.{fn}({table}, x, {key}) for x in {arg}]")
+        if step.mode == "step":  # inline: the column of the tier whose lower bound is the last one below x
+            search = "bisect_left" if self.plan.tables[step.table].interval == "lower_open" else "bisect_right"
+            self.tables.add((step.table, step.column))
+            read = f"tc_{step.table}_{step.column}[{key}][max({search}(tl_{step.table}[{key}], {{x}}) - 1, 0)]"
         else:
-            self.emit(f"{target} = runtime.{fn}({table}, {arg}, {key})")
+            read = f"runtime.row_tier_progressive(T[{step.table!r}], {step.column!r}, {{x}}, {key})"
+        if step.out.shape.grid:
+            self.emit(f"{target} = [{read.format(x='x')} for x in {arg}]")
+        else:
+            self.emit(f"{target} = {read.format(x=arg)}")
 
     def aggregate_over_grid(self, step: Aggregate, block: Block, local: set[str]) -> None:
         target = f"e_{step.out.name}" if block.axis else f"v_{step.out.name}"
@@ -279,16 +284,21 @@ class PythonGenerator:
                 self.emit(f"v_{col} = {list(map(float, values))!r}")
         blocks = self.schedule()
         keep = self.needed_outside(blocks)
+        head = len(self.lines)
         for b, block in enumerate(blocks):
             if block.axis is None:
                 for s in block.steps:
                     self.dispatch(s, block, set())
             else:
                 self.row_block(block, keep[b])
+        binds = [f"    tl_{t} = T[{t!r}].lower" for t in sorted({t for t, _ in self.tables})]
+        binds += [f"    tc_{t}_{c} = T[{t!r}].columns[{c!r}]" for t, c in sorted(self.tables)]
+        self.lines[head:head] = binds
         outs = ", ".join(f"{name!r}: v_{name}" for name in self.plan.outputs)
         self.emit(f"return {{{outs}}}")
         consts = [f"E_{i.var.name} = {dict((c, k) for k, c in enumerate(i.codes))!r}" for i in self.plan.inputs if i.codes]
-        return "\n".join(consts + ["", "", "def single_kernel(acct, rows, i, n, T):"] + self.lines) + "\n"
+        imports = ["from bisect import bisect_left, bisect_right", ""]
+        return "\n".join(imports + consts + ["", "", "def single_kernel(acct, rows, i, n, T):"] + self.lines) + "\n"
 
 
 def generate_python(plan: Plan) -> str:

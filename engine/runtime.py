@@ -12,7 +12,6 @@ Semantics shared by every backend (and documented in README):
 
 from __future__ import annotations
 
-import bisect
 from dataclasses import dataclass
 from typing import Any
 
@@ -108,10 +107,6 @@ def group_extreme(op: str, index: np.ndarray, values: np.ndarray, n: int, mask: 
     return out
 
 
-def with_default(counts: np.ndarray, values: np.ndarray, default: float) -> np.ndarray:
-    return np.where(counts > 0, values, default)
-
-
 # ---------- one-row forms, for the plain-Python kernel
 
 
@@ -127,12 +122,6 @@ def row_table(t: TierTable) -> RowTable:
     return RowTable(t.lower, t.upper, t.columns, t.interval == "lower_open")
 
 
-def row_tier_step(t: RowTable, column: str, x: float, key: int) -> float:
-    lows = t.lower[key]
-    i = (bisect.bisect_left(lows, x) if t.lower_open else bisect.bisect_right(lows, x)) - 1
-    return t.columns[column][key][max(i, 0)]
-
-
 def row_tier_progressive(t: RowTable, column: str, x: float, key: int) -> float:
     total = 0.0
     for lo, hi, rate in zip(t.lower[key], t.upper[key], t.columns[column][key]):
@@ -140,7 +129,3 @@ def row_tier_progressive(t: RowTable, column: str, x: float, key: int) -> float:
             break
         total += rate * (min(x, hi) - lo)
     return total
-
-
-def row_extreme(op: str, values: list[Any]) -> float:
-    return min(values) if op == "min" else max(values)

@@ -4,6 +4,8 @@ for small rule files written to a temporary rules folder."""
 from __future__ import annotations
 
 import json
+import os
+import tempfile
 import textwrap
 from pathlib import Path
 from typing import Any, Callable
@@ -16,14 +18,9 @@ DEMO_RULES = FIXTURES / "rules"
 DEMO_SNAPSHOT = FIXTURES / "exchanges" / "demo" / "snap1.json"
 
 
-@pytest.fixture(autouse=True, scope="session")
-def _kernel_cache(tmp_path_factory: pytest.TempPathFactory) -> None:
-    """Compile into a cache private to this test session."""
-    mp = pytest.MonkeyPatch()
-    mp.setenv("MARGINSPEC_CACHE_DIR", str(tmp_path_factory.mktemp("kernel-cache")))
-    mp.delenv("MARGINSPEC_RULES", raising=False)
-    yield
-    mp.undo()
+# A cache private to this test run, set before any test module builds a catalog at import time.
+os.environ["MARGINSPEC_CACHE_DIR"] = tempfile.mkdtemp(prefix="marginspec-test-cache-")
+os.environ.pop("MARGINSPEC_RULES", None)
 
 
 @pytest.fixture

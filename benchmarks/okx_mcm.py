@@ -1,0 +1,340 @@
+"""Hand-written baselines of okx/multi_currency_margin@2025-06-16, and synthetic
+accounts for the benchmarks: the same formulas written out by hand, once in
+plain Python (one snapshot) and once in numpy (columns of many accounts).
+
+They read the same tier tables (exchanges/okx/tables) and compute every
+quantity and threshold of the rule set, so the engine and the baselines do the
+same work; run.py checks that they agree before timing them."""
+
+from __future__ import annotations
+
+import bisect
+import math
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import yaml
+
+TABLES = Path(__file__).resolve().parents[1] / "exchanges" / "okx" / "tables"
+CURRENCIES = ["BTC", "ETH", "USDT", "USDC", "SOL"]
+PRICES = [95000.0, 3300.0, 0.9997, 0.9999, 140.0]
+# 20 instrument slots per account: (inst_id, tier_family, contract_type, settle currency index, ct_val, ct_mult, mark)
+SLOTS = []
+for k in range(20):
+    kind = k % 5
+    if kind in (0, 1):
+        base = ["BTC", "ETH", "SOL"][k % 3]
+        SLOTS.append((f"{base}-USDT-SWAP-{k}", f"SWAP/{base}-USDT", "linear", 2, {"BTC": 0.01, "ETH": 0.1, "SOL": 1}[base], 1.0, PRICES[CURRENCIES.index(base)]))
+    elif kind in (2, 3):
+        base = ["BTC", "ETH"][k % 2]
+        SLOTS.append((f"{base}-USD-SWAP-{k}", f"SWAP/{base}-USD", "inverse", CURRENCIES.index(base), {"BTC": 100.0, "ETH": 10.0}[base], 1.0, PRICES[CURRENCIES.index(base)]))
+    else:
+        SLOTS.append((f"BTC-USD-OPT-{k}", "OPTION/BTC-USD", "option", 0, 1.0, 0.01, 0.02))
+
+
+def load_table(name: str) -> dict[str, list[dict[str, Any]]]:
+    return yaml.safe_load((TABLES / name).read_text())["tiers"]
+
+
+DISCOUNT = load_table("discount-rate-tiers.yaml")
+POSITION = load_table("position-tiers.yaml")
+BORROW = load_table("borrow-tiers.yaml")
+
+
+# ---------------------------------------------------------------- plain Python
+
+
+def _tiers(table: dict[str, list[dict[str, Any]]], key: str) -> list[dict[str, Any]]:
+    return table.get(key) or table["*"]
+
+
+PY_LOWS = {name: {k: [t["lower"] for t in rows] for k, rows in tbl.items()} for name, tbl in (("d", DISCOUNT), ("p", POSITION), ("b", BORROW))}
+
+
+def py_tier(name: str, table: dict[str, list[dict[str, Any]]], key: str, column: str, x: float) -> float:
+    k = key if key in table else "*"
+    i = bisect.bisect_left(PY_LOWS[name][k], x) - 1  # lower < x <= upper
+    return table[k][max(i, 0)][column]
+
+
+def py_progressive(table: dict[str, list[dict[str, Any]]], key: str, column: str, x: float) -> float:
+    total = 0.0
+    for t in _tiers(table, key):
+        if x <= t["lower"]:
+            break
+        top = x if t["upper"] is None else min(x, t["upper"])
+        total += t[column] * (top - t["lower"])
+    return total
+
+
+def handwritten_python(snap: dict[str, Any]) -> dict[str, Any]:
+    """Every quantity and threshold of the rule set for one snapshot, written out by hand."""
+    currencies = snap["currencies"]
+    positions = snap["positions"]
+    fees = snap.get("account", {}).get("liquidation_fees", 0.0)
+    row = {c["currency"]: i for i, c in enumerate(currencies)}
+    usd = [c["usd_price"] for c in currencies]
+    nc = len(currencies)
+    cross_upl = [0.0] * nc
+    iso_upl = [0.0] * nc
+    iso_margin = [0.0] * nc
+    cross_ov = [0.0] * nc
+    iso_ov = [0.0] * nc
+    fam: dict[str, float] = {}
+    rows = []
+    for p in positions:
+        size, ctv, mult, mark, avg = p["size"], p["ct_val"], p.get("ct_mult", 1.0), p["mark_price"], p["avg_price"]
+        ct, cross = p["contract_type"], p.get("margin_mode", "cross") == "cross"
+        s = row[p["settle_currency"]]
+        if ct == "linear":
+            upl = size * ctv * mult * (mark - avg)
+            notional = abs(size) * ctv * mult * mark
+            notional_usd = notional * usd[s]
+            ov = 0.0
+        elif ct == "inverse":
+            upl = size * ctv * mult * (1 / avg - 1 / mark)
+            notional = abs(size) * ctv * mult / mark
+            notional_usd = abs(size) * ctv * mult
+            ov = 0.0
+        else:
+            upl = (mark - avg) * size * mult * ctv
+            notional = notional_usd = 0.0
+            ov = size * mark * mult * ctv
+        if ct != "option":
+            if cross:
+                cross_upl[s] += upl
+            else:
+                iso_upl[s] += upl
+        if cross:
+            cross_ov[s] += ov
+            fam[p["tier_family"]] = fam.get(p["tier_family"], 0.0) + abs(size)
+        else:
+            iso_margin[s] += p.get("isolated_margin", 0.0)
+            iso_ov[s] += ov
+        rows.append((p, s, cross, ct, upl, ov, notional, notional_usd))
+    out: dict[str, Any] = {k: [] for k in ("upl", "option_value", "notional", "notional_usd", "tier_contracts", "mm_rate", "maintenance_margin",
+                                            "initial_margin", "maintenance_margin_usd", "initial_margin_usd", "isolated_margin_ratio",
+                                            "tier_im_rate", "max_leverage", "isolated_liquidation")}
+    position_mmr = position_imr = notional_total = 0.0
+    for p, s, cross, ct, upl, ov, notional, notional_usd in rows:
+        tc = fam[p["tier_family"]] if cross else abs(p["size"])
+        mm_rate = py_tier("p", POSITION, p["tier_family"], "mmr", tc)
+        mm = notional * mm_rate
+        im = notional / p.get("leverage", 1.0)
+        mm_usd, im_usd = mm * usd[s], im * usd[s]
+        iso_ratio = (p.get("isolated_margin", 0.0) + upl) / mm if (not cross and ct != "option" and mm > 0) else math.inf
+        if cross:
+            position_mmr += mm_usd
+            position_imr += im_usd
+        notional_total += notional_usd
+        for k, v in (("upl", upl), ("option_value", ov), ("notional", notional), ("notional_usd", notional_usd), ("tier_contracts", tc),
+                     ("mm_rate", mm_rate), ("maintenance_margin", mm), ("initial_margin", im), ("maintenance_margin_usd", mm_usd),
+                     ("initial_margin_usd", im_usd), ("isolated_margin_ratio", iso_ratio),
+                     ("tier_im_rate", py_tier("p", POSITION, p["tier_family"], "imr", tc)),
+                     ("max_leverage", py_tier("p", POSITION, p["tier_family"], "max_lever", tc)), ("isolated_liquidation", iso_ratio <= 1)):
+            out[k].append(v)
+    total_eq = iso_eq_usd = upl_usd = adj = borrow_mmr = borrow_imr = 0.0
+    for k in ("cross_upl", "isolated_upl", "isolated_margin_balance", "cross_option_value", "isolated_option_value", "equity", "cross_equity",
+              "isolated_equity", "equity_usd", "cross_liability", "liability", "discounted_equity", "borrow_mm_rate",
+              "borrow_maintenance_margin_usd", "borrow_im_rate", "borrow_initial_margin_usd"):
+        out[k] = []
+    for i, c in enumerate(currencies):
+        stgy, interest = c.get("strategy_equity", 0.0), c.get("accrued_interest", 0.0)
+        equity = c["cash_balance"] + stgy + cross_upl[i] + iso_margin[i] + iso_upl[i] + cross_ov[i] + iso_ov[i] - interest
+        cross_eq = c["cash_balance"] + stgy + cross_upl[i] + cross_ov[i] - interest
+        iso_eq = iso_margin[i] + iso_upl[i] + iso_ov[i]
+        cross_liab = abs(min(0.0, cross_eq))
+        disc = py_progressive(DISCOUNT, c["currency"], "rate", cross_eq) * usd[i] if cross_eq > 0 else cross_eq * usd[i]
+        b_mm = py_tier("b", BORROW, c["currency"], "mmr", cross_liab)
+        b_im = py_tier("b", BORROW, c["currency"], "imr", cross_liab)
+        b_mm_usd, b_im_usd = cross_liab * b_mm * usd[i], cross_liab * b_im * usd[i]
+        total_eq += equity * usd[i]
+        iso_eq_usd += iso_eq * usd[i]
+        upl_usd += cross_upl[i] * usd[i]
+        adj += disc
+        borrow_mmr += b_mm_usd
+        borrow_imr += b_im_usd
+        for k, v in (("cross_upl", cross_upl[i]), ("isolated_upl", iso_upl[i]), ("isolated_margin_balance", iso_margin[i]),
+                     ("cross_option_value", cross_ov[i]), ("isolated_option_value", iso_ov[i]), ("equity", equity), ("cross_equity", cross_eq),
+                     ("isolated_equity", iso_eq), ("equity_usd", equity * usd[i]), ("cross_liability", cross_liab),
+                     ("liability", cross_liab + c.get("isolated_liability", 0.0)), ("discounted_equity", disc), ("borrow_mm_rate", b_mm),
+                     ("borrow_maintenance_margin_usd", b_mm_usd), ("borrow_im_rate", b_im), ("borrow_initial_margin_usd", b_im_usd)):
+            out[k].append(v)
+    mmr, imr = position_mmr + borrow_mmr, position_imr + borrow_imr
+    ratio = adj / (mmr + fees) if mmr + fees > 0 else math.inf
+    out.update(total_equity=total_eq, isolated_equity_usd=iso_eq_usd, upl_usd=upl_usd, adjusted_equity=adj, position_mmr=position_mmr,
+               borrow_mmr=borrow_mmr, mmr=mmr, position_imr=position_imr, borrow_imr=borrow_imr, imr=imr, notional_usd_total=notional_total,
+               equity_to_notional=adj / notional_total if notional_total > 0 else math.inf, margin_ratio=ratio,
+               warning=ratio <= 3, liquidation=ratio <= 1)
+    return out
+
+
+# ---------------------------------------------------------------- numpy
+
+
+def _padded(table: dict[str, list[dict[str, Any]]], keys: list[str], column: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(lower, width, values) as (keys x tiers) arrays, padding with lower=inf, width=0, value=0."""
+    rows = [table.get(k) or table["*"] for k in keys]
+    t = max(len(r) for r in rows)
+    lower = np.full((len(keys), t), np.inf)
+    width = np.zeros((len(keys), t))
+    value = np.zeros((len(keys), t))
+    for i, r in enumerate(rows):
+        for j, tier in enumerate(r):
+            lower[i, j] = tier["lower"]
+            width[i, j] = np.inf if tier["upper"] is None else tier["upper"] - tier["lower"]
+            value[i, j] = tier[column]
+    return lower, width, value
+
+
+def np_tier(lower: np.ndarray, value: np.ndarray, key: np.ndarray, x: np.ndarray) -> np.ndarray:
+    tier = np.zeros(x.shape, dtype=np.intp)
+    for j in range(1, lower.shape[1]):
+        tier += x > lower[key, j]
+    return value[key, tier]
+
+
+def np_progressive(lower: np.ndarray, width: np.ndarray, value: np.ndarray, key: np.ndarray, x: np.ndarray) -> np.ndarray:
+    total = np.zeros(x.shape)
+    start = np.where(np.isinf(lower), 0.0, lower)
+    for j in range(lower.shape[1]):
+        total += np.minimum(np.maximum(x - start[key, j], 0.0), width[key, j]) * value[key, j]
+    return total
+
+
+FAMILIES = sorted({s[1] for s in SLOTS})
+P_LOW, _, P_MMR = _padded(POSITION, FAMILIES, "mmr")
+_, _, P_IMR = _padded(POSITION, FAMILIES, "imr")
+_, _, P_LEV = _padded(POSITION, FAMILIES, "max_lever")
+D_LOW, D_WID, D_RATE = _padded(DISCOUNT, CURRENCIES, "rate")
+B_LOW, _, B_MMR = _padded(BORROW, CURRENCIES, "mmr")
+_, _, B_IMR = _padded(BORROW, CURRENCIES, "imr")
+
+
+def handwritten_numpy(c: dict[str, np.ndarray], n: int) -> dict[str, np.ndarray]:
+    """Every quantity and threshold for n accounts given as columns (see synthetic_columns)."""
+    size, ctv, mult, mark, avg = c["size"], c["ct_val"], c["ct_mult"], c["mark_price"], c["avg_price"]
+    ct, cross = c["contract_type"], c["margin_mode"] == 0
+    settle, usd = c["settle_row"], c["usd_price"]
+    linear, inverse, option = ct == 0, ct == 1, ct == 2
+    asize = np.abs(size)
+    nc = usd.shape[0]
+    upl = np.where(linear, size * ctv * mult * (mark - avg), np.where(inverse, size * ctv * mult * (1 / avg - 1 / mark), (mark - avg) * size * mult * ctv))
+    ov = np.where(option, size * mark * mult * ctv, 0.0)
+    notional = np.where(linear, asize * ctv * mult * mark, np.where(inverse, asize * ctv * mult / mark, 0.0))
+    usd_p = usd[settle]
+    notional_usd = np.where(linear, notional * usd_p, np.where(inverse, asize * ctv * mult, 0.0))
+    fam = np.bincount(c["family_group"], weights=np.where(cross, asize, 0.0), minlength=c["n_groups"])
+    tc = np.where(cross, fam[c["family_group"]], asize)
+    mm_rate = np_tier(P_LOW, P_MMR, c["family_key"], tc)
+    mm = notional * mm_rate
+    im = notional / c["leverage"]
+    mm_usd, im_usd = mm * usd_p, im * usd_p
+    iso = (~cross) & (~option) & (mm > 0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        iso_ratio = np.where(iso, (c["isolated_margin"] + upl) / mm, np.inf)
+    fut = ~option
+    cross_upl = np.bincount(settle, weights=np.where(cross & fut, upl, 0.0), minlength=nc)
+    iso_upl = np.bincount(settle, weights=np.where(~cross & fut, upl, 0.0), minlength=nc)
+    iso_margin = np.bincount(settle, weights=np.where(~cross, c["isolated_margin"], 0.0), minlength=nc)
+    cross_ov = np.bincount(settle, weights=np.where(cross, ov, 0.0), minlength=nc)
+    iso_ov = np.bincount(settle, weights=np.where(~cross, ov, 0.0), minlength=nc)
+    base = c["cash_balance"] + c["strategy_equity"]
+    equity = base + cross_upl + iso_margin + iso_upl + cross_ov + iso_ov - c["accrued_interest"]
+    cross_eq = base + cross_upl + cross_ov - c["accrued_interest"]
+    iso_eq = iso_margin + iso_upl + iso_ov
+    cross_liab = np.abs(np.minimum(0.0, cross_eq))
+    disc = np.where(cross_eq > 0, np_progressive(D_LOW, D_WID, D_RATE, c["currency_key"], cross_eq) * usd, cross_eq * usd)
+    b_mm = np_tier(B_LOW, B_MMR, c["currency_key"], cross_liab)
+    b_im = np_tier(B_LOW, B_IMR, c["currency_key"], cross_liab)
+    b_mm_usd, b_im_usd = cross_liab * b_mm * usd, cross_liab * b_im * usd
+    acct_c, acct_p = c["acct_c"], c["acct_p"]
+
+    def per_account(values: np.ndarray, acct: np.ndarray) -> np.ndarray:
+        return np.bincount(acct, weights=values, minlength=n)
+
+    adj = per_account(disc, acct_c)
+    position_mmr = per_account(np.where(cross, mm_usd, 0.0), acct_p)
+    position_imr = per_account(np.where(cross, im_usd, 0.0), acct_p)
+    borrow_mmr, borrow_imr = per_account(b_mm_usd, acct_c), per_account(b_im_usd, acct_c)
+    mmr, imr = position_mmr + borrow_mmr, position_imr + borrow_imr
+    notional_total = per_account(notional_usd, acct_p)
+    denom = mmr + c["liquidation_fees"]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratio = np.where(denom > 0, adj / denom, np.inf)
+        eq_to_notional = np.where(notional_total > 0, adj / notional_total, np.inf)
+    return {
+        "upl": upl, "option_value": ov, "notional": notional, "notional_usd": notional_usd, "tier_contracts": tc, "mm_rate": mm_rate,
+        "maintenance_margin": mm, "initial_margin": im, "maintenance_margin_usd": mm_usd, "initial_margin_usd": im_usd,
+        "isolated_margin_ratio": iso_ratio, "tier_im_rate": np_tier(P_LOW, P_IMR, c["family_key"], tc),
+        "max_leverage": np_tier(P_LOW, P_LEV, c["family_key"], tc), "isolated_liquidation": iso_ratio <= 1,
+        "cross_upl": cross_upl, "isolated_upl": iso_upl, "isolated_margin_balance": iso_margin, "cross_option_value": cross_ov,
+        "isolated_option_value": iso_ov, "equity": equity, "cross_equity": cross_eq, "isolated_equity": iso_eq, "equity_usd": equity * usd,
+        "cross_liability": cross_liab, "liability": cross_liab + c["isolated_liability"], "discounted_equity": disc, "borrow_mm_rate": b_mm,
+        "borrow_maintenance_margin_usd": b_mm_usd, "borrow_im_rate": b_im, "borrow_initial_margin_usd": b_im_usd,
+        "total_equity": per_account(equity * usd, acct_c), "isolated_equity_usd": per_account(iso_eq * usd, acct_c),
+        "upl_usd": per_account(cross_upl * usd, acct_c), "adjusted_equity": adj, "position_mmr": position_mmr, "borrow_mmr": borrow_mmr,
+        "mmr": mmr, "position_imr": position_imr, "borrow_imr": borrow_imr, "imr": imr, "notional_usd_total": notional_total,
+        "equity_to_notional": eq_to_notional, "margin_ratio": ratio, "warning": ratio <= 3, "liquidation": ratio <= 1,
+    }
+
+
+# ---------------------------------------------------------------- synthetic accounts
+
+
+def synthetic_snapshot(seed: int) -> dict[str, Any]:
+    """One account: the 5 currencies and the 20 instrument slots, with random balances, sizes and prices."""
+    rng = np.random.default_rng(seed)
+    currencies = [{"currency": c, "cash_balance": float(rng.uniform(-2000, 50000) / p), "usd_price": p,
+                   "accrued_interest": float(rng.uniform(0, 1))} for c, p in zip(CURRENCIES, PRICES)]
+    positions = []
+    for k, (inst, fam, ct, s, ctv, mult, mark) in enumerate(SLOTS):
+        iso = k % 7 == 3
+        positions.append({
+            "inst_id": inst, "tier_family": fam, "contract_type": ct, "margin_mode": "isolated" if iso else "cross",
+            "settle_currency": CURRENCIES[s], "size": float(rng.integers(-3000, 3000)), "ct_val": ctv, "ct_mult": mult,
+            "avg_price": float(mark * rng.uniform(0.9, 1.1)), "mark_price": float(mark * rng.uniform(0.95, 1.05)),
+            "leverage": float(rng.integers(1, 50)), "isolated_margin": float(rng.uniform(100, 5000)) if iso else 0.0,
+        })
+    return {"as_of": "2026-01-15T00:00:00Z", "currencies": currencies, "positions": positions}
+
+
+def synthetic_columns(n: int, seed: int = 1) -> dict[str, Any]:
+    """n accounts as columns: what the hand-written numpy reads, and what the engine's `columns()` is built from."""
+    rng = np.random.default_rng(seed)
+    nc, npos = len(CURRENCIES), len(SLOTS)
+    acct_c, acct_p = np.repeat(np.arange(n), nc), np.repeat(np.arange(n), npos)
+    slot = np.tile(np.arange(npos), n)
+    ct = np.array([["linear", "inverse", "option"].index(s[2]) for s in SLOTS], dtype=np.int8)[slot]
+    settle_local = np.array([s[3] for s in SLOTS])[slot]
+    marks = np.array([s[6] for s in SLOTS])[slot]
+    fam_code = np.array([FAMILIES.index(s[1]) for s in SLOTS])[slot]
+    iso = (slot % 7 == 3)
+    prices = np.tile(np.array(PRICES), n)
+    groups, family_group = np.unique(acct_p * len(FAMILIES) + fam_code, return_inverse=True)
+    return {
+        "n": n,
+        "acct_c": acct_c, "acct_p": acct_p, "currency_code": np.tile(np.arange(nc), n), "currency_key": np.tile(np.arange(nc), n),
+        "cash_balance": rng.uniform(-2000, 50000, n * nc) / prices, "usd_price": prices, "accrued_interest": rng.uniform(0, 1, n * nc),
+        "strategy_equity": np.zeros(n * nc), "isolated_liability": np.zeros(n * nc), "liquidation_fees": np.zeros(n),
+        "slot": slot, "contract_type": ct, "margin_mode": iso.astype(np.int8), "settle_local": settle_local,
+        "settle_row": acct_p * nc + settle_local, "size": rng.integers(-3000, 3000, n * npos).astype(float),
+        "ct_val": np.array([s[4] for s in SLOTS])[slot], "ct_mult": np.array([s[5] for s in SLOTS])[slot],
+        "avg_price": marks * rng.uniform(0.9, 1.1, n * npos), "mark_price": marks * rng.uniform(0.95, 1.05, n * npos),
+        "leverage": rng.integers(1, 50, n * npos).astype(float), "isolated_margin": np.where(iso, rng.uniform(100, 5000, n * npos), 0.0),
+        "family_code": fam_code, "family_key": fam_code, "family_group": family_group, "n_groups": groups.size,
+    }
+
+
+def engine_collections(c: dict[str, Any]) -> dict[str, Any]:
+    """The same columns in the engine's `columns()` form (text as (categories, codes) pairs)."""
+    return {
+        "account": {"liquidation_fees": c["liquidation_fees"]},
+        "currencies": {"account": c["acct_c"], "currency": (CURRENCIES, c["currency_code"]), "cash_balance": c["cash_balance"],
+                       "usd_price": c["usd_price"], "accrued_interest": c["accrued_interest"]},
+        "positions": {"account": c["acct_p"], "inst_id": ([s[0] for s in SLOTS], c["slot"]), "tier_family": (FAMILIES, c["family_code"]),
+                      "contract_type": c["contract_type"], "margin_mode": c["margin_mode"], "settle_currency": c["settle_local"],
+                      "size": c["size"], "ct_val": c["ct_val"], "ct_mult": c["ct_mult"], "avg_price": c["avg_price"],
+                      "mark_price": c["mark_price"], "leverage": c["leverage"], "isolated_margin": c["isolated_margin"]},
+    }

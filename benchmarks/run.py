@@ -1,0 +1,129 @@
+"""marginspec benchmarks. Prints figures; asserts nothing about speed.
+
+    python benchmarks/run.py            # everything (1M accounts needs about 10 GB of memory)
+    python benchmarks/run.py --quick    # smaller sizes, fewer repeats
+
+1. cold `marginspec evaluate` on the bundled OKX example: a fresh process, with an empty kernel
+   cache (compile) and with a warm one;
+2. one warm evaluation of okx/multi_currency_margin (5 currencies, 20 positions) beside the same
+   formulas hand-written in plain Python;
+3. batch throughput on synthetic accounts beside the same formulas hand-written in numpy, in the
+   same run, as a ratio.
+The baselines compute every quantity of the rule set, and are checked to agree with the engine first."""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import timeit
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).parent))
+import okx_mcm  # noqa: E402
+
+import marginspec  # noqa: E402
+from marginspec.evaluate import evaluate_batch, evaluate_snapshot  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+RULESET = "okx/multi_currency_margin@2025-06-16"
+EXAMPLE = ROOT / "exchanges" / "okx" / "examples" / "multi_currency_margin.json"
+
+
+def agree(engine: dict, hand: dict, names: list[str]) -> None:
+    for name in names:
+        a, b = np.asarray(engine[name], dtype=float), np.asarray(hand[name], dtype=float)
+        if a.shape != b.shape or not np.allclose(a, b, rtol=1e-12, atol=1e-9, equal_nan=False):
+            raise SystemExit(f"baseline disagrees with the engine on {name}: {a.ravel()[:5]} vs {b.ravel()[:5]}")
+
+
+def cold_cli(repeats: int) -> None:
+    cmd = [sys.executable, "-m", "marginspec.cli", "evaluate", RULESET.split("@")[0], str(EXAMPLE)]
+    for label, fresh in (("empty kernel cache (parse + compile)", True), ("warm kernel cache", False)):
+        times = []
+        with tempfile.TemporaryDirectory() as cache:
+            env = dict(os.environ, MARGINSPEC_CACHE_DIR=cache)
+            if not fresh:
+                subprocess.run(cmd, env=env, capture_output=True, check=True)
+            for _ in range(repeats):
+                if fresh:
+                    for p in Path(cache).glob("*"):
+                        p.unlink() if p.is_file() else None
+                t = time.perf_counter()
+                subprocess.run(cmd, env=env, capture_output=True, check=True)
+                times.append(time.perf_counter() - t)
+        print(f"  cold `marginspec evaluate`, {label}: median {statistics.median(times) * 1000:.0f} ms over {repeats} runs")
+    t = time.perf_counter()
+    subprocess.run([sys.executable, "-c", "pass"], check=True)
+    print(f"  (python start-up alone: {(time.perf_counter() - t) * 1000:.0f} ms)")
+
+
+def best(fn, number: int, repeat: int) -> float:
+    return min(timeit.repeat(fn, number=number, repeat=repeat)) / number
+
+
+def warm_single(repeat: int) -> None:
+    rules = marginspec.load(RULESET)
+    data = okx_mcm.synthetic_snapshot(0)
+    snap = rules.snapshot(data)
+    values = rules.values(data).values
+    hand_values = okx_mcm.handwritten_python(data)
+    agree(values, hand_values, [k for k in values if k in hand_values])
+    n = 2000
+    hand = best(lambda: okx_mcm.handwritten_python(data), n, repeat)
+    kernel = best(lambda: evaluate_snapshot(rules.kernel, snap), n, repeat)
+    fast = best(lambda: rules.values(data), n, repeat)
+    full = best(lambda: rules.evaluate(data), n // 10, repeat)
+    print(f"  hand-written Python:                        {hand * 1e6:8.1f} us")
+    print(f"  engine kernel on a validated snapshot:      {kernel * 1e6:8.1f} us   ratio {kernel / hand:.2f}x")
+    print(f"  rules.values(dict): validate + evaluate:    {fast * 1e6:8.1f} us   ratio {fast / hand:.2f}x")
+    print(f"  rules.evaluate(dict): + trace and receipt:  {full * 1e6:8.1f} us   ratio {full / hand:.2f}x")
+
+
+def batch(n: int, repeat: int) -> None:
+    rules = marginspec.load(RULESET)
+    cols = okx_mcm.synthetic_columns(n)
+    t = time.perf_counter()
+    b = rules.columns(n, **okx_mcm.engine_collections(cols))
+    prep = time.perf_counter() - t
+    engine = evaluate_batch(rules.kernel, b)
+    hand = okx_mcm.handwritten_numpy(cols, n)
+    agree(engine, hand, [k for k in hand if k in engine])
+    del engine, hand
+    te, th = [], []
+    for _ in range(repeat):  # alternate, so that both see the same machine state
+        t = time.perf_counter()
+        evaluate_batch(rules.kernel, b)
+        te.append(time.perf_counter() - t)
+        t = time.perf_counter()
+        with np.errstate(all="ignore"):
+            okx_mcm.handwritten_numpy(cols, n)
+        th.append(time.perf_counter() - t)
+    e, h = min(te), min(th)
+    print(f"  {n:>9,} accounts: engine {e:7.3f} s ({e / n * 1e9:6.0f} ns/account), hand-written numpy {h:7.3f} s "
+          f"({h / n * 1e9:6.0f} ns/account), ratio {e / h:.2f}x; building the columnar batch (validation, joins) {prep:.2f} s")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--quick", action="store_true", help="smaller batches and fewer repeats")
+    args = ap.parse_args()
+    print(f"marginspec {marginspec.__version__}, Python {sys.version.split()[0]}, numpy {np.__version__}, {os.cpu_count()} CPUs")
+    print(f"\n1. Cold start ({RULESET.split('@')[0]}, bundled example)")
+    cold_cli(3 if args.quick else 7)
+    print(f"\n2. One warm evaluation ({RULESET}, 5 currencies, 20 positions)")
+    warm_single(3 if args.quick else 7)
+    print("\n3. Batch throughput (5 currencies, 20 positions per account)")
+    for n in ((10_000, 100_000) if args.quick else (100_000, 1_000_000)):
+        batch(n, 2 if args.quick else 3)
+
+
+if __name__ == "__main__":
+    main()
