@@ -156,7 +156,7 @@ def assemble(cls: Any, plan: Plan, n: int, account: dict[str, Any], collections:
             mapped = _in_target(cats, np.asarray(table.keys, dtype=object))
             star = table.keys.index("*") if "*" in table.keys else -1
             mapped = np.where(mapped < 0, star, mapped)
-            if np.any(mapped[np.unique(codes)] < 0) if codes.size else False:
+            if not iv.allow_missing and (np.any(mapped[np.unique(codes)] < 0) if codes.size else False):
                 missing = [c for c, m in zip(cats, mapped) if m < 0][0]
                 raise _fail(f"{iv.axis}.{iv.field}", f"table {iv.table!r} has no tiers for {missing!r}")
             batch.index[iv.name] = mapped[codes].astype(np.intp) if codes.size else np.zeros(0, dtype=np.intp)

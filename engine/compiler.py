@@ -294,7 +294,7 @@ class Compiler:
             self.memo[key] = out.name
         return var_term(self.vars[self.memo[key]])
 
-    def lookup(self, table: TableBinding, column: str, mode: str, arg: Term, key: Term | None) -> Term:
+    def lookup(self, table: TableBinding, column: str, mode: str, arg: Term, key: Term | None, default: Any) -> Term:
         shape = arg.shape if arg.shape.rows else Shape(ACCOUNT, arg.shape.grid)
         kidx = None
         if key is not None:
@@ -306,12 +306,15 @@ class Compiler:
             if key.shape.rows != rows and not by_group:
                 raise Refused(f"the key {key.field!r} lives on {key.shape.rows}, the value on {shape}; they must be on the same rows (or the key must be what a grouping axis groups by)")
             shape = Shape(rows, shape.grid)
-            kidx = self.index_var(IndexVar(f"_key_{table.name}_{rows}_{key.field}", rows or ACCOUNT, table.name, "table_key", field=key.field, table=table.name))
+            lenient = default is not None  # keys the table does not list read the default instead of being an error
+            kidx = self.index_var(IndexVar(f"_key_{table.name}_{rows}_{key.field}{'_d' if lenient else ''}", rows or ACCOUNT, table.name,
+                                           "table_key", field=key.field, table=table.name, allow_missing=lenient))
         argvar = self.hoist(arg, shape)
-        memo = ("lk", table.name, column, mode, argvar, kidx)
+        dflt = float(default) if default is not None else None
+        memo = ("lk", table.name, column, mode, argvar, kidx, dflt)
         if memo not in self.memo:
             out = self.temp("l", shape, "number")
-            self.steps.append(Lookup(out, table.name, column, mode, argvar, kidx))  # type: ignore[arg-type]
+            self.steps.append(Lookup(out, table.name, column, mode, argvar, kidx, dflt))  # type: ignore[arg-type]
             self.memo[memo] = out.name
         return var_term(self.vars[self.memo[memo]])
 

@@ -154,7 +154,10 @@ class ExactEvaluator:
             return sympy.Piecewise(*pieces)
 
         def at(i: int | None, s: int | None) -> Any:
-            return read(self.cell(step.arg, i, s), keys[i or 0] if keys else 0)
+            k = keys[i or 0] if keys else 0
+            if k < 0:
+                return exact_number(step.default)
+            return read(self.cell(step.arg, i, s), k)
 
         return self.for_each(step.out.shape, at)
 

@@ -79,7 +79,7 @@ class Lowering(Protocol):
     def grid_axes(self) -> set[str]: ...
     def aggregate(self, op: str, source: Term, by: Term | None, over: str | None, where: Term | None, default: Any) -> Term: ...
     def gather(self, source: Term, ref: Term) -> Term: ...
-    def lookup(self, table: TableBinding, column: str, mode: str, arg: Term, key: Term | None) -> Term: ...
+    def lookup(self, table: TableBinding, column: str, mode: str, arg: Term, key: Term | None, default: Any) -> Term: ...
 
 
 def broadcast(a: Shape, b: Shape) -> Shape | None:
@@ -458,7 +458,9 @@ class FormulaParser:
         return out
 
     def _lookup(self, node: ast.Call, name: str) -> Term:
-        self._no_keywords(node, name)
+        for k in node.keywords:
+            if k.arg != "default":
+                raise self.fail(k.value, f"{name}() takes only the keyword default= (the value for keys the table does not list)")
         self._arity(node, name, 2, 3)
         first = node.args[0]
         if not (isinstance(first, ast.Attribute) and isinstance(first.value, ast.Name)):
@@ -477,8 +479,14 @@ class FormulaParser:
                 raise self.fail(node.args[2], f"the key must be a text input such as a currency code, not a {_kind_name(key)}")
         elif table.keyed:
             raise self.fail(node, f"table {table.name!r} has tiers per key; pass the key as the third argument")
+        default = None
+        if node.keywords:
+            d = self.number(node.keywords[0].value, "default=")
+            if not isinstance(d.expr, sympy.Number) or key is None:
+                raise self.fail(node.keywords[0].value, "default= must be a constant, and needs a key")
+            default = d.expr
         try:
-            return self.low.lookup(table, first.attr, LOOKUPS[name], arg, key)
+            return self.low.lookup(table, first.attr, LOOKUPS[name], arg, key, default)
         except Refused as exc:
             raise self.fail(node, str(exc)) from None
 

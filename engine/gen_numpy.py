@@ -98,7 +98,8 @@ class NumpyGenerator:
     def lookup(self, step: Lookup) -> None:
         fn = "tier_step" if step.mode == "step" else "tier_progressive"
         key = f"i_{step.key}" if step.key else "None"
-        self.emit(f"v_{step.out.name} = runtime.{fn}(T[{step.table!r}], {step.column!r}, v_{step.arg}, {key})")
+        default = f", {number_code(step.default)}" if step.default is not None else ""
+        self.emit(f"v_{step.out.name} = runtime.{fn}(T[{step.table!r}], {step.column!r}, v_{step.arg}, {key}{default})")
 
     def generate(self) -> str:
         self.emit('"""Evaluate one block of accounts; c holds input columns and index arrays, n the row counts."""')

@@ -126,6 +126,8 @@ class PythonGenerator:
             read = f"tc_{step.table}_{step.column}[{key}][max({search}(tl_{step.table}[{key}], {{x}}) - 1, 0)]"
         else:
             read = f"runtime.row_tier_progressive(T[{step.table!r}], {step.column!r}, {{x}}, {key})"
+        if step.default is not None:
+            read = f"({number_code(step.default)} if {key} < 0 else {read})"
         if step.out.shape.grid:
             self.emit(f"{target} = [{read.format(x='x')} for x in {arg}]")
         else:

@@ -95,6 +95,7 @@ class Lookup:
     mode: Literal["step", "progressive"]
     arg: str
     key: str | None  # a table-key index variable, None for tables with only the '*' key
+    default: float | None = None  # the value for keys the table does not list (their key index is -1)
 
 
 Step = Elementwise | Gather | Aggregate | Lookup
@@ -110,6 +111,7 @@ class IndexVar:
     how: Literal["account", "ref", "group", "table_key"]
     field: str | None = None  # the snapshot field read (ref or key text) when relevant
     table: str | None = None
+    allow_missing: bool = False  # table keys: -1 for a key the table lacks, instead of an error
 
 
 @dataclass(frozen=True)

@@ -44,6 +44,20 @@ def numpy_table(t: TierTable) -> NumpyTable:
     return NumpyTable(lower, np.where(np.isinf(lower), 0.0, lower), width, cols, t.interval == "lower_open")
 
 
+def with_default(read: Any) -> Any:
+    """Wrap a tier read so that rows whose key the table lacks (key -1) get `default`."""
+
+    def wrapped(t: NumpyTable, column: str, x: np.ndarray, key: np.ndarray | None, default: float | None = None) -> np.ndarray:
+        if default is None or key is None:
+            return read(t, column, x, key)
+        missing = key < 0
+        value = read(t, column, x, np.where(missing, 0, key))
+        return np.where(missing[:, None] if x.ndim == 2 else missing, default, value)
+
+    return wrapped
+
+
+@with_default
 def tier_step(t: NumpyTable, column: str, x: np.ndarray, key: np.ndarray | None) -> np.ndarray:
     """Value of `column` in the tier containing each x (one pass per tier: no rows x tiers temporaries)."""
     col = t.columns[column]
@@ -61,6 +75,7 @@ def tier_step(t: NumpyTable, column: str, x: np.ndarray, key: np.ndarray | None)
     return col[k, tier]
 
 
+@with_default
 def tier_progressive(t: NumpyTable, column: str, x: np.ndarray, key: np.ndarray | None) -> np.ndarray:
     """Sum over tiers of `column` times the part of x that falls inside the tier."""
     col = t.columns[column]

@@ -196,7 +196,9 @@ def prepare_indexes(plan: Plan, snap: Snapshot) -> None:
             out = []
             for i, k in enumerate(texts):
                 j = pos.get(k, star)
-                if j is None:
+                if j is None and iv.allow_missing:
+                    j = -1
+                elif j is None:
                     where = f"{collection[iv.axis]}[{i}].{iv.field}" if collection.get(iv.axis) else f"{iv.axis} {k!r}"
                     problems.append((where, f"table {iv.table!r} has no tiers for {k!r} (it has: {', '.join(table.keys[:12])})"))
                     j = 0

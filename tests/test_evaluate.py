@@ -234,3 +234,15 @@ def test_a_batch_gives_the_same_values_as_one_snapshot_at_a_time(make_rules):
     out = evaluate_batch(rules.kernel, cols)
     assert out["usd"].tolist() == [125.0, 9.0, 100.0]
     assert out["total"].tolist() == [134.0, 104.0]
+
+
+def test_a_lookup_default_covers_keys_the_table_does_not_list(make_rules):
+    table = dict(TIERS, tiers={"BTC": TIERS["tiers"]["BTC"]})
+    root = make_rules(tables={"t": table}, quantities={
+        "p": quantity("if(balance > 0, progressive(t.rate, balance, currency, default=0), balance)", axis="currency"),
+        "r": quantity("tier(t.rate, balance, currency, default=-1)", axis="currency", unit="ratio"),
+    })
+    for values in all_paths(load(root), snap([{"currency": "BTC", "balance": 150}, {"currency": "XRP", "balance": -50},
+                                              {"currency": "DOGE", "balance": 70}])):
+        assert values["p"] == [125, -50, 0]
+        assert values["r"] == [0.5, -1, -1]
