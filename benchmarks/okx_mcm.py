@@ -45,129 +45,133 @@ BORROW = load_table("borrow-tiers.yaml")
 # ---------------------------------------------------------------- plain Python
 
 
-def _tiers(table: dict[str, list[dict[str, Any]]], key: str) -> list[dict[str, Any]]:
-    return table.get(key) or table["*"]
+def _row_tables(table: dict[str, list[dict[str, Any]]], columns: list[str]) -> dict[str, tuple[list[float], dict[str, list[float]]]]:
+    """Per key: the tiers' lower bounds and each column, as lists (what bisect wants)."""
+    return {k: ([t["lower"] for t in rows], {c: [t[c] for t in rows] for c in columns}) for k, rows in table.items()}
 
 
-PY_LOWS = {name: {k: [t["lower"] for t in rows] for k, rows in tbl.items()} for name, tbl in (("d", DISCOUNT), ("p", POSITION), ("b", BORROW))}
-
-
-def py_tier(name: str, table: dict[str, list[dict[str, Any]]], key: str, column: str, x: float) -> float:
-    k = key if key in table else "*"
-    i = bisect.bisect_left(PY_LOWS[name][k], x) - 1  # lower < x <= upper
-    return table[k][max(i, 0)][column]
-
-
-def py_progressive(table: dict[str, list[dict[str, Any]]], key: str, column: str, x: float) -> float:
-    total = 0.0
-    for t in _tiers(table, key):
-        if x <= t["lower"]:
-            break
-        top = x if t["upper"] is None else min(x, t["upper"])
-        total += t[column] * (top - t["lower"])
-    return total
+PY_DISCOUNT = {k: [(t["lower"], math.inf if t["upper"] is None else t["upper"], t["rate"]) for t in rows] for k, rows in DISCOUNT.items()}
+PY_POSITION = _row_tables(POSITION, ["mmr", "imr", "max_lever"])
+PY_BORROW = _row_tables(BORROW, ["mmr", "imr"])
 
 
 def handwritten_python(snap: dict[str, Any]) -> dict[str, Any]:
     """Every quantity and threshold of the rule set for one snapshot, written out by hand."""
-    currencies = snap["currencies"]
-    positions = snap["positions"]
+    currencies, positions = snap["currencies"], snap["positions"]
     fees = snap.get("account", {}).get("liquidation_fees", 0.0)
     row = {c["currency"]: i for i, c in enumerate(currencies)}
     usd = [c["usd_price"] for c in currencies]
     nc = len(currencies)
-    cross_upl = [0.0] * nc
-    iso_upl = [0.0] * nc
-    iso_margin = [0.0] * nc
-    cross_ov = [0.0] * nc
-    iso_ov = [0.0] * nc
+    cross_upl, iso_upl, iso_margin, cross_ov, iso_ov = [0.0] * nc, [0.0] * nc, [0.0] * nc, [0.0] * nc, [0.0] * nc
     fam: dict[str, float] = {}
-    rows = []
+    upls, ovs, notionals, notionals_usd, settles, crosses = [], [], [], [], [], []
     for p in positions:
         size, ctv, mult, mark, avg = p["size"], p["ct_val"], p.get("ct_mult", 1.0), p["mark_price"], p["avg_price"]
         ct, cross = p["contract_type"], p.get("margin_mode", "cross") == "cross"
         s = row[p["settle_currency"]]
+        face = abs(size) * ctv * mult
         if ct == "linear":
-            upl = size * ctv * mult * (mark - avg)
-            notional = abs(size) * ctv * mult * mark
+            upl, notional, ov = size * ctv * mult * (mark - avg), face * mark, 0.0
             notional_usd = notional * usd[s]
-            ov = 0.0
         elif ct == "inverse":
-            upl = size * ctv * mult * (1 / avg - 1 / mark)
-            notional = abs(size) * ctv * mult / mark
-            notional_usd = abs(size) * ctv * mult
-            ov = 0.0
+            upl, notional, ov = size * ctv * mult * (1 / avg - 1 / mark), face / mark, 0.0
+            notional_usd = face
         else:
-            upl = (mark - avg) * size * mult * ctv
-            notional = notional_usd = 0.0
-            ov = size * mark * mult * ctv
-        if ct != "option":
-            if cross:
-                cross_upl[s] += upl
-            else:
-                iso_upl[s] += upl
+            upl, notional, notional_usd, ov = (mark - avg) * size * mult * ctv, 0.0, 0.0, size * mark * mult * ctv
         if cross:
+            if ct != "option":
+                cross_upl[s] += upl
             cross_ov[s] += ov
             fam[p["tier_family"]] = fam.get(p["tier_family"], 0.0) + abs(size)
         else:
+            if ct != "option":
+                iso_upl[s] += upl
             iso_margin[s] += p.get("isolated_margin", 0.0)
             iso_ov[s] += ov
-        rows.append((p, s, cross, ct, upl, ov, notional, notional_usd))
-    out: dict[str, Any] = {k: [] for k in ("upl", "option_value", "notional", "notional_usd", "tier_contracts", "mm_rate", "maintenance_margin",
-                                            "initial_margin", "maintenance_margin_usd", "initial_margin_usd", "isolated_margin_ratio",
-                                            "tier_im_rate", "max_leverage", "isolated_liquidation")}
-    position_mmr = position_imr = notional_total = 0.0
-    for p, s, cross, ct, upl, ov, notional, notional_usd in rows:
+        upls.append(upl)
+        ovs.append(ov)
+        notionals.append(notional)
+        notionals_usd.append(notional_usd)
+        settles.append(s)
+        crosses.append(cross)
+    tcs, mm_rates, mms, ims, mm_usds, im_usds, iso_ratios, im_rates, levers, iso_liqs = [], [], [], [], [], [], [], [], [], []
+    position_mmr = position_imr = 0.0
+    for p, upl, notional, s, cross in zip(positions, upls, notionals, settles, crosses):
         tc = fam[p["tier_family"]] if cross else abs(p["size"])
-        mm_rate = py_tier("p", POSITION, p["tier_family"], "mmr", tc)
-        mm = notional * mm_rate
-        im = notional / p.get("leverage", 1.0)
+        lows, cols = PY_POSITION.get(p["tier_family"]) or PY_POSITION["*"]
+        tier = max(bisect.bisect_left(lows, tc) - 1, 0)  # lower < x <= upper
+        mm_rate = cols["mmr"][tier]
+        mm, im = notional * mm_rate, notional / p.get("leverage", 1.0)
         mm_usd, im_usd = mm * usd[s], im * usd[s]
-        iso_ratio = (p.get("isolated_margin", 0.0) + upl) / mm if (not cross and ct != "option" and mm > 0) else math.inf
+        iso_ratio = (p.get("isolated_margin", 0.0) + upl) / mm if (not cross and p["contract_type"] != "option" and mm > 0) else math.inf
         if cross:
             position_mmr += mm_usd
             position_imr += im_usd
-        notional_total += notional_usd
-        for k, v in (("upl", upl), ("option_value", ov), ("notional", notional), ("notional_usd", notional_usd), ("tier_contracts", tc),
-                     ("mm_rate", mm_rate), ("maintenance_margin", mm), ("initial_margin", im), ("maintenance_margin_usd", mm_usd),
-                     ("initial_margin_usd", im_usd), ("isolated_margin_ratio", iso_ratio),
-                     ("tier_im_rate", py_tier("p", POSITION, p["tier_family"], "imr", tc)),
-                     ("max_leverage", py_tier("p", POSITION, p["tier_family"], "max_lever", tc)), ("isolated_liquidation", iso_ratio <= 1)):
-            out[k].append(v)
+        tcs.append(tc)
+        mm_rates.append(mm_rate)
+        mms.append(mm)
+        ims.append(im)
+        mm_usds.append(mm_usd)
+        im_usds.append(im_usd)
+        iso_ratios.append(iso_ratio)
+        im_rates.append(cols["imr"][tier])
+        levers.append(cols["max_lever"][tier])
+        iso_liqs.append(iso_ratio <= 1)
+    equities, cross_eqs, iso_eqs, eq_usds, cross_liabs, liabs, discs, b_mms, b_mm_usds, b_ims, b_im_usds = ([] for _ in range(11))
     total_eq = iso_eq_usd = upl_usd = adj = borrow_mmr = borrow_imr = 0.0
-    for k in ("cross_upl", "isolated_upl", "isolated_margin_balance", "cross_option_value", "isolated_option_value", "equity", "cross_equity",
-              "isolated_equity", "equity_usd", "cross_liability", "liability", "discounted_equity", "borrow_mm_rate",
-              "borrow_maintenance_margin_usd", "borrow_im_rate", "borrow_initial_margin_usd"):
-        out[k] = []
     for i, c in enumerate(currencies):
-        stgy, interest = c.get("strategy_equity", 0.0), c.get("accrued_interest", 0.0)
-        equity = c["cash_balance"] + stgy + cross_upl[i] + iso_margin[i] + iso_upl[i] + cross_ov[i] + iso_ov[i] - interest
-        cross_eq = c["cash_balance"] + stgy + cross_upl[i] + cross_ov[i] - interest
+        base = c["cash_balance"] + c.get("strategy_equity", 0.0) - c.get("accrued_interest", 0.0)
+        cross_eq = base + cross_upl[i] + cross_ov[i]
         iso_eq = iso_margin[i] + iso_upl[i] + iso_ov[i]
-        cross_liab = abs(min(0.0, cross_eq))
-        disc = py_progressive(DISCOUNT, c["currency"], "rate", cross_eq) * usd[i] if cross_eq > 0 else cross_eq * usd[i]
-        b_mm = py_tier("b", BORROW, c["currency"], "mmr", cross_liab)
-        b_im = py_tier("b", BORROW, c["currency"], "imr", cross_liab)
-        b_mm_usd, b_im_usd = cross_liab * b_mm * usd[i], cross_liab * b_im * usd[i]
-        total_eq += equity * usd[i]
-        iso_eq_usd += iso_eq * usd[i]
-        upl_usd += cross_upl[i] * usd[i]
+        equity = cross_eq + iso_eq
+        u = usd[i]
+        cross_liab = -cross_eq if cross_eq < 0 else 0.0
+        if cross_eq > 0:
+            disc = 0.0
+            for lo, hi, rate in PY_DISCOUNT.get(c["currency"]) or PY_DISCOUNT["*"]:
+                if cross_eq <= lo:
+                    break
+                disc += rate * (min(cross_eq, hi) - lo)
+            disc *= u
+        else:
+            disc = cross_eq * u
+        lows, cols = PY_BORROW.get(c["currency"]) or PY_BORROW["*"]
+        tier = max(bisect.bisect_left(lows, cross_liab) - 1, 0)
+        b_mm, b_im = cols["mmr"][tier], cols["imr"][tier]
+        b_mm_usd, b_im_usd = cross_liab * b_mm * u, cross_liab * b_im * u
+        total_eq += equity * u
+        iso_eq_usd += iso_eq * u
+        upl_usd += cross_upl[i] * u
         adj += disc
         borrow_mmr += b_mm_usd
         borrow_imr += b_im_usd
-        for k, v in (("cross_upl", cross_upl[i]), ("isolated_upl", iso_upl[i]), ("isolated_margin_balance", iso_margin[i]),
-                     ("cross_option_value", cross_ov[i]), ("isolated_option_value", iso_ov[i]), ("equity", equity), ("cross_equity", cross_eq),
-                     ("isolated_equity", iso_eq), ("equity_usd", equity * usd[i]), ("cross_liability", cross_liab),
-                     ("liability", cross_liab + c.get("isolated_liability", 0.0)), ("discounted_equity", disc), ("borrow_mm_rate", b_mm),
-                     ("borrow_maintenance_margin_usd", b_mm_usd), ("borrow_im_rate", b_im), ("borrow_initial_margin_usd", b_im_usd)):
-            out[k].append(v)
+        equities.append(equity)
+        cross_eqs.append(cross_eq)
+        iso_eqs.append(iso_eq)
+        eq_usds.append(equity * u)
+        cross_liabs.append(cross_liab)
+        liabs.append(cross_liab + c.get("isolated_liability", 0.0))
+        discs.append(disc)
+        b_mms.append(b_mm)
+        b_mm_usds.append(b_mm_usd)
+        b_ims.append(b_im)
+        b_im_usds.append(b_im_usd)
+    notional_total = sum(notionals_usd)
     mmr, imr = position_mmr + borrow_mmr, position_imr + borrow_imr
     ratio = adj / (mmr + fees) if mmr + fees > 0 else math.inf
-    out.update(total_equity=total_eq, isolated_equity_usd=iso_eq_usd, upl_usd=upl_usd, adjusted_equity=adj, position_mmr=position_mmr,
-               borrow_mmr=borrow_mmr, mmr=mmr, position_imr=position_imr, borrow_imr=borrow_imr, imr=imr, notional_usd_total=notional_total,
-               equity_to_notional=adj / notional_total if notional_total > 0 else math.inf, margin_ratio=ratio,
-               warning=ratio <= 3, liquidation=ratio <= 1)
-    return out
+    return {
+        "upl": upls, "option_value": ovs, "notional": notionals, "notional_usd": notionals_usd, "tier_contracts": tcs, "mm_rate": mm_rates,
+        "maintenance_margin": mms, "initial_margin": ims, "maintenance_margin_usd": mm_usds, "initial_margin_usd": im_usds,
+        "isolated_margin_ratio": iso_ratios, "tier_im_rate": im_rates, "max_leverage": levers, "isolated_liquidation": iso_liqs,
+        "cross_upl": cross_upl, "isolated_upl": iso_upl, "isolated_margin_balance": iso_margin, "cross_option_value": cross_ov,
+        "isolated_option_value": iso_ov, "equity": equities, "cross_equity": cross_eqs, "isolated_equity": iso_eqs, "equity_usd": eq_usds,
+        "cross_liability": cross_liabs, "liability": liabs, "discounted_equity": discs, "borrow_mm_rate": b_mms,
+        "borrow_maintenance_margin_usd": b_mm_usds, "borrow_im_rate": b_ims, "borrow_initial_margin_usd": b_im_usds,
+        "total_equity": total_eq, "isolated_equity_usd": iso_eq_usd, "upl_usd": upl_usd, "adjusted_equity": adj,
+        "position_mmr": position_mmr, "borrow_mmr": borrow_mmr, "mmr": mmr, "position_imr": position_imr, "borrow_imr": borrow_imr,
+        "imr": imr, "notional_usd_total": notional_total, "equity_to_notional": adj / notional_total if notional_total > 0 else math.inf,
+        "margin_ratio": ratio, "warning": ratio <= 3, "liquidation": ratio <= 1,
+    }
 
 
 # ---------------------------------------------------------------- numpy

@@ -19,7 +19,7 @@ from .errors import SnapshotError
 from .plan import ACCOUNT, Plan
 from .snapshot import Snapshot
 
-BLOCK_ACCOUNTS = 16384
+BLOCK_ACCOUNTS = 8192
 
 
 @dataclass

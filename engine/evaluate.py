@@ -73,10 +73,11 @@ def _has_nan(plan: Plan, values: dict[str, Any]) -> bool:
         if var.kind == "bool":
             continue
         v = values[name]
-        if isinstance(v, list):
-            total = sum(sum(x) if isinstance(x, list) else x for x in v)
+        has_rows = var.shape.rows not in (None, ACCOUNT)
+        if var.shape.grid:
+            total = sum(map(sum, v)) if has_rows else sum(v)
         else:
-            total = v
+            total = sum(v) if has_rows else v
         if total != total:
             return True
     return False

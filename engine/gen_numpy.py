@@ -10,7 +10,9 @@ from __future__ import annotations
 import sympy
 
 from .plan import Aggregate, Elementwise, Gather, Lookup, Plan, Shape
-from .printers import NumpyCode, uses_erf, with_shared_subexpressions
+from .printers import NumpyCode, uses_erf
+
+MAX_SHARED_OPS = 5000  # above this, CSE one formula at a time (sympy's CSE grows fast on huge inputs)
 
 
 def number_code(x: float) -> str:
@@ -32,6 +34,10 @@ class NumpyGenerator:
         self.plan = plan
         self.lines: list[str] = []
         self.erf = False
+        self.tiers: dict[tuple[str, str, str | None], str] = {}
+        self.temps: dict[str, sympy.Basic] = {}
+        self.reduced: dict[str, sympy.Basic] = {}
+        self.emitted: set[str] = set()
 
     def emit(self, text: str) -> None:
         self.lines.append("    " + text)
@@ -40,6 +46,9 @@ class NumpyGenerator:
         """Code names for the variables of one step, with grid broadcasting made explicit."""
         names = {}
         for sym in expr.free_symbols:
+            if sym.name in self.temps:
+                names[sym.name] = sym.name
+                continue
             var = self.plan.vars[sym.name]
             code = f"v_{sym.name}"
             if shape.grid and var.shape.grid is None and var.shape.rows is not None:
@@ -53,15 +62,34 @@ class NumpyGenerator:
         grid_ok = shape.grid is None or any(self.plan.vars[s.name].shape.grid == shape.grid for s in expr.free_symbols)
         return rows_ok and grid_ok
 
+    def share_subexpressions(self) -> None:
+        """sympy's CSE over all formulas of one shape at once, so that a comparison or a product used by
+        several quantities is computed once; very large groups fall back to one pass per formula."""
+        groups: dict[Shape, list[Elementwise]] = {}
+        for step in self.plan.steps:
+            if isinstance(step, Elementwise):
+                groups.setdefault(step.out.shape, []).append(step)
+        for g, steps in enumerate(groups.values()):
+            batches = [steps] if sum(sympy.count_ops(s.expr) for s in steps) <= MAX_SHARED_OPS else [[s] for s in steps]
+            for b, batch in enumerate(batches):
+                temps, reduced = sympy.cse([s.expr for s in batch], symbols=sympy.numbered_symbols(f"_c{g}_{b}_"))
+                self.temps.update({t.name: e for t, e in temps})
+                self.reduced.update({s.out.name: r for s, r in zip(batch, reduced)})
+
+    def emit_temps(self, expr: sympy.Basic, shape: Shape) -> None:
+        """Emit the shared subexpressions `expr` uses that are not computed yet (dependencies first)."""
+        for sym in sorted(expr.free_symbols, key=lambda x: x.name):
+            if sym.name in self.temps and sym.name not in self.emitted:
+                sub = self.temps[sym.name]
+                self.emit_temps(sub, shape)
+                self.emitted.add(sym.name)
+                self.emit(f"{sym.name} = {NumpyCode(self.operand_names(sub, shape)).doprint(sub)}")
+
     def elementwise(self, step: Elementwise) -> None:
         out, shape = step.out.name, step.out.shape
-        names = self.operand_names(step.expr, shape)
-        temps, reduced = with_shared_subexpressions(step.expr, f"_c{out}_")
-        printer = NumpyCode(names)
-        for name, sub in temps:
-            self.emit(f"{name} = {printer.doprint(sub)}")
-            names[name] = name
-        code = printer.doprint(reduced)
+        reduced = self.reduced[out]
+        self.emit_temps(reduced, shape)
+        code = NumpyCode(self.operand_names(reduced, shape)).doprint(reduced)
         self.erf = self.erf or uses_erf(step.expr)
         if not self.covers(step.expr, shape):
             dtype = ", dtype=bool" if step.out.kind == "bool" else ", dtype=float"
@@ -96,10 +124,17 @@ class NumpyGenerator:
             self.emit(f"v_{out} = numpy.where(runtime.group_count(i_{step.index}, {n}, {mask}, {grid}) > 0, v_{out}, {number_code(step.default)})")
 
     def lookup(self, step: Lookup) -> None:
-        fn = "tier_step" if step.mode == "step" else "tier_progressive"
         key = f"i_{step.key}" if step.key else "None"
         default = f", {number_code(step.default)}" if step.default is not None else ""
-        self.emit(f"v_{step.out.name} = runtime.{fn}(T[{step.table!r}], {step.column!r}, v_{step.arg}, {key}{default})")
+        table = f"T[{step.table!r}]"
+        if step.mode == "progressive":
+            self.emit(f"v_{step.out.name} = runtime.tier_progressive({table}, {step.column!r}, v_{step.arg}, {key}{default})")
+            return
+        tier = self.tiers.get((step.table, step.arg, step.key))
+        if tier is None:  # reads of several columns at the same x share one search
+            tier = self.tiers[(step.table, step.arg, step.key)] = f"_tier{len(self.tiers)}"
+            self.emit(f"{tier} = runtime.tier_index({table}, v_{step.arg}, {key})")
+        self.emit(f"v_{step.out.name} = runtime.tier_read({table}, {step.column!r}, {tier}, {key}{default})")
 
     def generate(self) -> str:
         self.emit('"""Evaluate one block of accounts; c holds input columns and index arrays, n the row counts."""')
@@ -110,6 +145,7 @@ class NumpyGenerator:
         for grid in self.plan.grid_axes.values():
             for col, values in grid.columns.items():
                 self.emit(f"v_{col} = numpy.array({list(map(float, values))!r})")
+        self.share_subexpressions()
         for step in self.plan.steps:
             getattr(self, type(step).__name__.lower())(step)
         outs = ", ".join(f"{name!r}: v_{name}" for name in self.plan.outputs)

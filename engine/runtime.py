@@ -13,8 +13,6 @@ Semantics shared by every backend (and documented in README):
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
-
 import numpy as np
 
 from .plan import TierTable
@@ -44,49 +42,50 @@ def numpy_table(t: TierTable) -> NumpyTable:
     return NumpyTable(lower, np.where(np.isinf(lower), 0.0, lower), width, cols, t.interval == "lower_open")
 
 
-def with_default(read: Any) -> Any:
-    """Wrap a tier read so that rows whose key the table lacks (key -1) get `default`."""
-
-    def wrapped(t: NumpyTable, column: str, x: np.ndarray, key: np.ndarray | None, default: float | None = None) -> np.ndarray:
-        if default is None or key is None:
-            return read(t, column, x, key)
-        missing = key < 0
-        value = read(t, column, x, np.where(missing, 0, key))
-        return np.where(missing[:, None] if x.ndim == 2 else missing, default, value)
-
-    return wrapped
-
-
-@with_default
-def tier_step(t: NumpyTable, column: str, x: np.ndarray, key: np.ndarray | None) -> np.ndarray:
-    """Value of `column` in the tier containing each x (one pass per tier: no rows x tiers temporaries)."""
-    col = t.columns[column]
+def tier_index(t: NumpyTable, x: np.ndarray, key: np.ndarray | None) -> np.ndarray:
+    """The tier containing each x (0 below the first tier); one pass per tier, no rows x tiers temporaries.
+    A key of -1 (not in the table, read with default=) gives tier 0 of key 0; tier_read replaces it."""
     if key is None or t.lower.shape[0] == 1:
         lows = t.lower[0][np.isfinite(t.lower[0])]
-        tier = np.searchsorted(lows, x, side="left" if t.lower_open else "right") - 1
-        return col[0][np.maximum(tier, 0)]
+        return np.maximum(np.searchsorted(lows, x, side="left" if t.lower_open else "right") - 1, 0)
+    k = np.maximum(key, 0)
     tier = np.zeros(x.shape, dtype=np.intp)
     for j in range(1, t.lower.shape[1]):
-        lo = t.lower[key, j]
+        lo = t.lower[k, j]
         if x.ndim == 2:
             lo = lo[:, None]
         tier += (x > lo) if t.lower_open else (x >= lo)
-    k = key[:, None] if x.ndim == 2 else key
-    return col[k, tier]
+    return tier
 
 
-@with_default
-def tier_progressive(t: NumpyTable, column: str, x: np.ndarray, key: np.ndarray | None) -> np.ndarray:
-    """Sum over tiers of `column` times the part of x that falls inside the tier."""
+def tier_read(t: NumpyTable, column: str, tier: np.ndarray, key: np.ndarray | None, default: float | None = None) -> np.ndarray:
+    """Value of `column` at each row's tier; rows whose key is -1 get `default`."""
     col = t.columns[column]
-    k = np.zeros(x.shape[0], dtype=np.intp) if key is None else key
+    if key is None or t.lower.shape[0] == 1:
+        value = col[0][tier]
+    else:
+        k = np.maximum(key, 0)
+        value = col[k[:, None] if tier.ndim == 2 else k, tier]
+    if default is None or key is None:
+        return value
+    missing = key < 0
+    return np.where(missing[:, None] if tier.ndim == 2 else missing, default, value)
+
+
+def tier_progressive(t: NumpyTable, column: str, x: np.ndarray, key: np.ndarray | None, default: float | None = None) -> np.ndarray:
+    """Sum over tiers of `column` times the part of x that falls inside the tier; key -1 gives `default`."""
+    col = t.columns[column]
+    k = np.zeros(x.shape[0], dtype=np.intp) if key is None else np.maximum(key, 0)
     total = np.zeros(x.shape)
     for j in range(t.lower.shape[1]):
         lo, width, rate = t.start[k, j], t.width[k, j], col[k, j]
         if x.ndim == 2:
             lo, width, rate = lo[:, None], width[:, None], rate[:, None]
         total += np.minimum(np.maximum(x - lo, 0.0), width) * rate  # padding: width 0, rate 0
-    return total
+    if default is None or key is None:
+        return total
+    missing = key < 0
+    return np.where(missing[:, None] if x.ndim == 2 else missing, default, total)
 
 
 def group_sum(index: np.ndarray, values: np.ndarray, n: int, mask: np.ndarray | None) -> np.ndarray:

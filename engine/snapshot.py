@@ -159,11 +159,12 @@ def prepare_indexes(plan: Plan, snap: Snapshot) -> None:
     for axis in plan.row_axes.values():
         if axis.collection:
             keys = [r[axis.key] for r in snap.rows[axis.name]]
-            seen: dict[str, int] = {}
-            for i, k in enumerate(keys):
-                if k in seen:
-                    problems.append((f"{axis.collection}[{i}].{axis.key}", f"duplicate {axis.key} {k!r} (also at {axis.collection}[{seen[k]}])"))
-                seen.setdefault(k, i)
+            if len(set(keys)) != len(keys):
+                first: dict[str, int] = {}
+                for i, k in enumerate(keys):
+                    if k in first:
+                        problems.append((f"{axis.collection}[{i}].{axis.key}", f"duplicate {axis.key} {k!r} (also at {axis.collection}[{first[k]}])"))
+                    first.setdefault(k, i)
             snap.keys[axis.name] = keys
             snap.counts[axis.name] = len(keys)
     for iv in plan.indexes.values():
@@ -179,30 +180,29 @@ def prepare_indexes(plan: Plan, snap: Snapshot) -> None:
             snap.index[iv.name] = [0] * snap.counts[iv.axis]
         elif iv.how == "ref":
             lookup = {k: i for i, k in enumerate(snap.keys[iv.target])}
-            out = []
-            for i, r in enumerate(snap.rows[iv.axis]):
-                j = lookup.get(r[iv.field])
-                if j is None:
-                    problems.append((f"{collection[iv.axis]}[{i}].{iv.field}", f"{r[iv.field]!r} is not in {collection[iv.target]} (known: {', '.join(snap.keys[iv.target][:10]) or 'none'})"))
-                    j = 0
-                out.append(j)
+            rows = snap.rows[iv.axis]
+            out = [lookup.get(r[iv.field], -1) for r in rows]
+            if -1 in out:
+                known = ", ".join(snap.keys[iv.target][:10]) or "none"
+                problems += [(f"{collection[iv.axis]}[{i}].{iv.field}", f"{rows[i][iv.field]!r} is not in {collection[iv.target]} (known: {known})")
+                             for i, j in enumerate(out) if j < 0]
             snap.index[iv.name] = out
         elif iv.how == "table_key":
             table = plan.tables[iv.table or ""]
             pos = {k: i for i, k in enumerate(table.keys)}
-            star = pos.get("*")
-            texts = snap.keys[iv.axis] if not collection.get(iv.axis) and iv.axis in snap.keys else (
-                [snap.account.get(iv.field or "")] if iv.axis == ACCOUNT else [r[iv.field] for r in snap.rows[iv.axis]])
-            out = []
-            for i, k in enumerate(texts):
-                j = pos.get(k, star)
-                if j is None and iv.allow_missing:
-                    j = -1
-                elif j is None:
-                    where = f"{collection[iv.axis]}[{i}].{iv.field}" if collection.get(iv.axis) else f"{iv.axis} {k!r}"
-                    problems.append((where, f"table {iv.table!r} has no tiers for {k!r} (it has: {', '.join(table.keys[:12])})"))
-                    j = 0
-                out.append(j)
+            star = pos.get("*", -1)
+            if iv.axis == ACCOUNT:
+                texts = [snap.account.get(iv.field or "")]
+            elif collection.get(iv.axis):
+                texts = [r[iv.field] for r in snap.rows[iv.axis]]
+            else:  # a grouping axis: its rows' keys are the grouped text
+                texts = snap.keys[iv.axis]
+            out = [pos.get(k, star) for k in texts]
+            if -1 in out and not iv.allow_missing:
+                for i, j in enumerate(out):
+                    if j < 0:
+                        where = f"{collection[iv.axis]}[{i}].{iv.field}" if collection.get(iv.axis) else f"{iv.axis} {texts[i]!r}"
+                        problems.append((where, f"table {iv.table!r} has no tiers for {texts[i]!r} (it has: {', '.join(table.keys[:12])})"))
             snap.index[iv.name] = out
     if problems:
         raise SnapshotError(problems[:MAX_REPORTED], snap.source)
