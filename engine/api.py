@@ -1,10 +1,10 @@
 """The Python API: load a rule set, validate snapshots, evaluate one or many.
 
     import marginspec
-    result = marginspec.evaluate("okx/multi_currency_margin", snapshot_dict)
+    result = marginspec.evaluate("venue/mode", snapshot_dict)   # version chosen by the snapshot's as_of
     result.value("margin_ratio"), result.state()
 
-    rules = marginspec.load("okx/multi_currency_margin@2025-01-06")
+    rules = marginspec.load("venue/mode@2025-01-01")             # one pinned version
     for snap in snapshots:
         rules.evaluate(snap)          # compiled once, cached on disk
 """

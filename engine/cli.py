@@ -93,7 +93,7 @@ def cmd_schema(args: argparse.Namespace) -> int:
 
     if args.kind == "snapshot":
         if not args.ruleset:
-            raise UsageError("schema snapshot needs a RULESET, e.g. marginspec schema snapshot okx/multi_currency_margin")
+            raise UsageError("schema snapshot needs a RULESET, e.g. marginspec schema snapshot venue/mode")
         at = parse_date(args.at, "--at") if args.at else _today()
         print(json.dumps(Rules(_load(args, args.ruleset, at)).snapshot_schema(), indent=2))
     else:
