@@ -1,12 +1,13 @@
 """The `marginspec` command. Exit codes: 0 ok; 1 a check or case failed;
-2 usage error; 3 invalid input (rule file or snapshot). User errors print a
-message, never a traceback."""
+2 usage error; 3 invalid input (rule file or snapshot); 4 internal error (a
+bug). User errors print a message, never a traceback."""
 
 from __future__ import annotations
 
 import argparse
 import datetime as dt
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -17,7 +18,7 @@ from .catalog import RULES_ENV, Catalog, parse_date
 from .errors import MarginspecError, RuleFileError, RuleFileErrors, UsageError
 from .snapshot import read_snapshot_file
 
-EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INVALID = 0, 1, 2, 3
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INVALID, EXIT_INTERNAL = 0, 1, 2, 3, 4
 
 
 def _catalog(args: argparse.Namespace, extra: list[Path] | None = None) -> Catalog:
@@ -165,6 +166,12 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_OK
     except KeyboardInterrupt:
         return 130
+    except Exception as exc:  # a bug in marginspec, not in the input: say so, and how to see the traceback
+        if os.environ.get("MARGINSPEC_DEBUG"):
+            raise
+        print(f"marginspec: internal error ({type(exc).__name__}: {exc}). This is a bug in marginspec, not in your input; "
+              "rerun with MARGINSPEC_DEBUG=1 to see the traceback, and please report it.", file=sys.stderr)
+        return EXIT_INTERNAL
 
 
 if __name__ == "__main__":

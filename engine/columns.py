@@ -126,6 +126,9 @@ def assemble(cls: Any, plan: Plan, n: int, account: dict[str, Any], collections:
         else:
             batch.columns[inp.var.name] = _number(inp, values, rows, where)
     for iv in plan.indexes.values():  # references and text fields, then groups and table keys that use them
+        if iv.how == "ref" and iv.axis == ACCOUNT:
+            batch.index[iv.name] = _join(batch, ACCOUNT, iv.target, account.get(iv.field or ""), f"account.{iv.field}")
+            continue
         if iv.how not in ("ref", "group", "table_key") or iv.axis == ACCOUNT or plan.row_axes[iv.axis].group_of:
             continue
         coll = plan.row_axes[iv.axis].collection or ""
@@ -166,9 +169,11 @@ def assemble(cls: Any, plan: Plan, n: int, account: dict[str, Any], collections:
 def _join(batch: Any, axis: str, target: str, values: Any, where: str) -> np.ndarray:
     """Global target row of each row's reference, given as target keys or as row numbers within the account."""
     rows = batch.counts[axis]
+    if rows == 0:
+        return np.zeros(0, dtype=np.intp)
     if values is None:
         raise _fail(where, "required field is missing")
-    acct = batch.index[f"_acct_{axis}"]
+    acct = np.arange(batch.n) if axis == ACCOUNT else batch.index[f"_acct_{axis}"]
     start = batch.offsets[target][acct]
     if not isinstance(values, tuple) and np.asarray(values).dtype.kind in "iu":
         local = np.asarray(values, dtype=np.int64)

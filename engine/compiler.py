@@ -12,7 +12,7 @@ from typing import Any
 
 import sympy
 
-from . import model
+from . import model, units
 from .errors import RuleFileError, RuleFileErrors
 from .formula import FormulaParser, FunctionBinding, Refused, TableBinding, Term, broadcast
 from .plan import (
@@ -75,6 +75,18 @@ class Compiler:
             raise self.err(section, owner or name, f"the name {name!r} is used twice (names of inputs, axis keys, grid columns, parameters, tables, functions, quantities and thresholds share one namespace)")
         self.names[name] = binding
 
+    def unit_of(self, text: str | None, section: str, name: str, *where: str | int) -> Any:
+        """A declared unit, parsed; a located error for an unknown symbol."""
+        if text is None:
+            return None
+        try:
+            return units.parse_unit(text)
+        except units.UnitSyntaxError as exc:
+            raise self.err(section, name, str(exc), *(where or ("unit",))) from None
+
+    def is_group(self, axis: str) -> bool:
+        return axis in self.row_axes and self.row_axes[axis].group_of is not None
+
     def add_var(self, var: Var) -> Var:
         self.vars[var.name] = var
         return var
@@ -132,7 +144,9 @@ class Compiler:
                 if target is None or target.group_of or inp.to == inp.axis:
                     raise self.err("inputs", name, f"to: {inp.to!r} must be another row axis of the snapshot", "to")
                 idx = self.index_var(IndexVar(f"_ref_{inp.axis}_{name}", inp.axis, inp.to, "ref", field=name))
-                self.declare(name, Term("ref", shape, target=inp.to, index=idx), "inputs")
+                if inp.as_unit is not None and inp.as_unit not in units.ROW_RELATIVE:
+                    raise self.err("inputs", name, f"as_unit: {inp.as_unit!r} is not one of {', '.join(units.ROW_RELATIVE)}", "as_unit")
+                self.declare(name, Term("ref", shape, target=inp.to, index=idx, as_unit=inp.as_unit), "inputs")
             elif inp.type == "text":
                 self.declare(name, Term("text", shape, field=name), "inputs")
             else:
@@ -142,7 +156,10 @@ class Compiler:
                     self._check_default(name, inp)
                 self.inputs.append(InputCol(var, name, inp.axis, codes=inp.values, default=inp.default, minimum=inp.minimum,
                                             maximum=inp.maximum, exclusive_minimum=inp.exclusive_minimum))
-                self.declare(name, var_term(var, inp.values), "inputs")
+                term = var_term(var, inp.values)
+                term.unit = self.unit_of(inp.unit, "inputs", name) if inp.type == "number" else None
+                term.identities = self._identities(name, inp)
+                self.declare(name, term, "inputs")
         for name, ax in self.row_axes.items():
             if ax.group_of:
                 by = self.rs.inputs.get(ax.by or "")
@@ -151,6 +168,19 @@ class Compiler:
                 self.index_var(IndexVar(f"_acct_{name}", name, ACCOUNT, "account"))
                 idx = self.index_var(IndexVar(f"_grp_{ax.group_of}_{name}", ax.group_of, name, "group", field=ax.by))
                 self.declare(name, Term("ref", Shape(ax.group_of), target=name, index=idx), "axes")
+
+    def _identities(self, name: str, inp: model.Input) -> dict[str, Any] | None:
+        if not inp.unit_identities:
+            return None
+        out = {}
+        for value, lines in inp.unit_identities.items():
+            if value not in inp.values:
+                raise self.err("inputs", name, f"unit_identities: {value!r} is not one of the values {', '.join(inp.values)}", "unit_identities", value)
+            try:
+                out[value] = units.identity_pairs(lines)
+            except units.UnitSyntaxError as exc:
+                raise self.err("inputs", name, str(exc), "unit_identities", value) from None
+        return out
 
     def _check_default(self, name: str, inp: model.Input) -> None:
         ok = {
@@ -165,17 +195,22 @@ class Compiler:
         grid_cols = {c: g for g in self.grids.values() for c in g.columns}
         for col, grid in grid_cols.items():
             var = self.add_var(Var(col, Shape(None, grid.name)))
-            self.declare(col, var_term(var), "axes", grid.name)
+            term = var_term(var)
+            param = self.rs.axes[grid.name].grid[col]  # type: ignore[index]
+            term.unit = self.unit_of(self.rs.parameters[param].unit, "parameters", param)
+            self.declare(col, term, "axes", grid.name)
         for name, p in self.rs.parameters.items():
             if isinstance(p.value, tuple):
                 self.declare(name, f"a list parameter; use it as a grid column", "parameters")
             else:
-                self.declare(name, Term("number", Shape(None), exact(p.value)), "parameters")
+                self.declare(name, Term("number", Shape(None), exact(p.value), unit=self.unit_of(p.unit, "parameters", name)), "parameters")
 
     def build_tables(self) -> None:
         for name, t in self.rs.tables.items():
             self.tables[name] = self._tier_table(name, t)
-            self.declare(name, TableBinding(name, tuple(t.columns), keyed=set(t.tiers) != {"*"}), "tables")
+            columns = {c: self.unit_of(col.unit, "tables", name, "columns", c, "unit") for c, col in t.columns.items()}
+            bound = self.unit_of(t.bound.unit, "tables", name, "bound", "unit")
+            self.declare(name, TableBinding(name, columns, keyed=set(t.tiers) != {"*"}, bound=bound), "tables")
 
     def _tier_table(self, name: str, t: model.Table) -> TierTable:
         lower, upper, cols = [], [], {c: [] for c in t.columns}
@@ -205,14 +240,18 @@ class Compiler:
 
     def build_callables(self) -> None:
         for name, f in self.rs.functions.items():
-            self.declare(name, FunctionBinding(name, f.params, f.formula, self.rs.origin("functions", name).loc("formula")), "functions")
+            self.declare(name, FunctionBinding(name, f.params, f.formula, self.rs.origin("functions", name).loc("formula"),
+                                               self.unit_of(f.unit, "functions", name)), "functions")
         for section, kind in (("quantities", "number"), ("thresholds", "bool")):
             for name, q in self.rs.section(section).items():
                 shape = self.shape_of(q.axis, section, name)
                 if section == "thresholds" and (shape.grid or shape.rows is None):
                     raise self.err(section, name, "thresholds live on account or a row axis, not on a grid", "axis")
                 var = self.add_var(Var(name, shape, kind))
-                self.declare(name, var_term(var), section)
+                term = var_term(var)
+                if section == "quantities":
+                    term.unit = self.unit_of(q.unit, section, name)
+                self.declare(name, term, section)
 
     # ---------- the Lowering protocol used by the parser
 
@@ -334,6 +373,9 @@ class Compiler:
                         raise self.err(section, name, f"the formula gives a {term.kind}, but a {'condition' if want == 'bool' else 'number'} is needed", field)
                     if broadcast(var.shape, term.shape) != var.shape:
                         raise self.err(section, name, f"the formula's values live on {term.shape}, but the entry says axis {var.shape}; aggregate with sum(...)/min(...)/max(...) or change axis", field)
+                    declared = self.names[name].unit if section == "quantities" else None  # type: ignore[union-attr]
+                    if declared is not None and term.unit is not None and units.canon(term.unit, {}) != declared:
+                        raise self.err(section, name, f"the formula gives a value in {units.show(term.unit)}, but the entry declares unit {units.show(declared)}", field)
                     self.elementwise(var.shape, term.expr, want, out=var)
                 except RuleFileError as exc:
                     problems.append(exc)
@@ -380,18 +422,20 @@ class Compiler:
             kept.append(s)
         if not rename:
             return
-        swap = {v: self.vars[v] for v in rename}
         subs = {var_symbol(self.vars[t]): var_symbol(q) for t, q in rename.items()}
         fixed = []
         for s in kept:
             out = rename.get(s.out.name, s.out)
             if isinstance(s, Elementwise):
-                fixed.append(Elementwise(out, s.expr.xreplace(subs)))
+                expr = s.expr.xreplace(subs)
+                if expr.has(sympy.zoo, sympy.nan):  # q/(q - q) would fold to complex infinity: keep the copies
+                    return
+                fixed.append(Elementwise(out, expr))
             else:
                 fields = {f: rename[v].name for f in ("source", "mask", "arg") if (v := getattr(s, f, None)) in rename}
                 fixed.append(dataclasses.replace(s, out=out, **fields))
         self.steps = fixed
-        for t in swap:
+        for t in rename:
             del self.vars[t]
 
     def ordered_steps(self) -> list[Step]:

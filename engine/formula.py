@@ -23,8 +23,10 @@ from typing import Any, Protocol
 
 import sympy
 
+from . import units
 from .errors import Location, RuleFileError
 from .plan import ACCOUNT, Shape
+from .units import UnitMismatch
 
 MAX_TEXT = 4000
 MAX_NODES = 5000
@@ -50,6 +52,9 @@ class Term:
     index: str | None = None  # ref: the index variable
     field: str | None = None  # text: the snapshot field
     var: str | None = None  # set when the term is exactly one plan variable
+    unit: Any = None  # numbers: a sympy unit expression; None for a literal 0 or inf, which fit any unit
+    as_unit: str | None = None  # ref: what the target row's `coin` reads as here
+    identities: dict[str, Any] | None = None  # enum: per value, unit symbols that coincide
 
 
 class Refused(Exception):
@@ -59,8 +64,9 @@ class Refused(Exception):
 @dataclass
 class TableBinding:
     name: str
-    columns: tuple[str, ...]
+    columns: dict[str, Any]  # column -> unit
     keyed: bool
+    bound: Any = None  # the unit of the value the tiers are read at
 
 
 @dataclass
@@ -69,6 +75,7 @@ class FunctionBinding:
     params: tuple[str, ...]
     formula: str
     where: Location
+    unit: Any = None
 
 
 class Lowering(Protocol):
@@ -80,6 +87,7 @@ class Lowering(Protocol):
     def aggregate(self, op: str, source: Term, by: Term | None, over: str | None, where: Term | None, default: Any) -> Term: ...
     def gather(self, source: Term, ref: Term) -> Term: ...
     def lookup(self, table: TableBinding, column: str, mode: str, arg: Term, key: Term | None, default: Any) -> Term: ...
+    def is_group(self, axis: str) -> bool: ...
 
 
 def broadcast(a: Shape, b: Shape) -> Shape | None:
@@ -126,7 +134,8 @@ class FormulaParser:
         self.budget = budget or _Budget()
         self.text = ""
         self.used: set[str] = set()
-        self._trees: dict[str, ast.Expression] = {}
+        self.subs: dict[Any, Any] = {}  # unit identities in force in the current if() branch
+        self.excluded: dict[str, set[str]] = {}  # choice values ruled out by enclosing if() tests
 
     # ---------- entry points and errors
 
@@ -210,7 +219,7 @@ class FormulaParser:
             if not dec.is_finite() or (dec != 0 and not (-MAX_LOG10 < dec.copy_abs().adjusted() < MAX_LOG10)):
                 raise self.fail(node, f"number {segment} is out of range (1e-{MAX_LOG10} .. 1e{MAX_LOG10})")
             num, den = dec.as_integer_ratio()
-            return Term("number", Shape(None), sympy.Rational(num, den))
+            return Term("number", Shape(None), sympy.Rational(num, den), unit=None if dec == 0 else units.ONE)
         if isinstance(value, str):
             raise self.fail(node, "text is only allowed when comparing a choice input, e.g. margin_mode == 'cross'")
         raise self.fail(node, f"{type(value).__name__} literals are not allowed")
@@ -244,6 +253,15 @@ class FormulaParser:
         right = self.number(node.right, f"the right side of {op}")
         shape = self.combine(node, left, right)
         a, b = left.expr, right.expr
+        try:
+            if op in "+-":
+                unit = units.same(left.unit, right.unit, self.subs, "cannot add or subtract")
+            elif op == "*":
+                unit = units.times(left.unit, right.unit)
+            elif op == "/":
+                unit = units.times(left.unit, 1 / right.unit if right.unit is not None else None)
+        except UnitMismatch as exc:
+            raise self.fail(node, str(exc)) from None
         if op == "**":
             if not (isinstance(b, sympy.Number) and b.is_finite):
                 raise self.fail(node.right, "exponents must be number literals (use exp() and log() for anything else)")
@@ -253,6 +271,7 @@ class FormulaParser:
                 if float(abs(b)) * abs(math.log10(abs(float(a)) or 1e-300)) > MAX_LOG10:
                     raise self.fail(node, "constant is too large")
             value = a**b
+            unit = left.unit**b if left.unit is not None else None
         elif op == "+":
             value = a + b
         elif op == "-":
@@ -263,7 +282,7 @@ class FormulaParser:
             value = a / b
         if value.has(sympy.zoo, sympy.nan):
             raise self.fail(node, "this has no value (division of a constant by zero?)")
-        return Term("number", shape, value)
+        return Term("number", shape, value, unit=unit)
 
     def visit_UnaryOp(self, node: ast.UnaryOp) -> Term:
         if isinstance(node.op, ast.Not):
@@ -271,7 +290,7 @@ class FormulaParser:
             return Term("bool", t.shape, sympy.Not(t.expr))
         if isinstance(node.op, (ast.USub, ast.UAdd)):
             t = self.number(node.operand, "the operand of a sign")
-            return Term("number", t.shape, -t.expr if isinstance(node.op, ast.USub) else t.expr)
+            return Term("number", t.shape, -t.expr if isinstance(node.op, ast.USub) else t.expr, unit=t.unit)
         raise self.fail(node, f"operator {_op_text(node.op)} is not allowed")
 
     def visit_BoolOp(self, node: ast.BoolOp) -> Term:
@@ -315,6 +334,11 @@ class FormulaParser:
         elif left.kind != "number" or right.kind != "number":
             bad = left if left.kind != "number" else right
             raise self.fail(node, f"cannot compare a {_kind_name(bad)}; comparisons take numbers (or a choice and its text)")
+        else:
+            try:
+                units.same(left.unit, right.unit, self.subs, "cannot compare")
+            except UnitMismatch as exc:
+                raise self.fail(node, str(exc)) from None
         shape = self.combine(node, left, right)
         value = fn(left.expr, right.expr)
         return Term("bool", shape, value)
@@ -332,10 +356,14 @@ class FormulaParser:
             raise self.fail(node, f"{node.value.id!r} lives on {source.shape}, but this reference points into {ref.target}")
         if source.kind not in ("number", "bool"):
             raise self.fail(node.value, f"only numbers and conditions can be read through a reference, not a {_kind_name(source)}")
+        if source.kind == "number" and ref.as_unit is None and "coin" in units.row_relative(source.unit) and not self.low.is_group(ref.target or ""):
+            raise self.fail(node, f"{node.value.id!r} is in each {ref.target} row's own coin; give the reference an as_unit (e.g. settle) to read it here")
         try:
-            return self.low.gather(source, ref)
+            out = self.low.gather(source, ref)
         except Refused as exc:
             raise self.fail(node, str(exc)) from None
+        out.unit = units.through_ref(source.unit, ref.as_unit, inward=False)
+        return out
 
     def visit_Attribute(self, node: ast.Attribute) -> Term:
         raise self.fail(node, "attribute access is not allowed (read tables with tier(table.column, x, key) or progressive(...))")
@@ -376,24 +404,73 @@ class FormulaParser:
             want = f"{low}" if low == high else (f"at least {low}" if high < 0 else f"{low} to {high}")
             raise self.fail(node, f"{name}() takes {want} argument{'s' if want != '1' else ''}, got {n}")
 
+    def _branch_facts(self, cond: ast.AST) -> tuple[dict[str, set[str]], dict[str, set[str]]]:
+        """Choice values ruled out when `cond` is true and when it is false, from tests such as
+        contract_type == 'linear' (alone or joined by `and`)."""
+        on_true: dict[str, set[str]] = {}
+        on_false: dict[str, set[str]] = {}
+        tests = cond.values if isinstance(cond, ast.BoolOp) and isinstance(cond.op, ast.And) else [cond]
+        for test in tests:
+            if not (isinstance(test, ast.Compare) and len(test.ops) == 1 and isinstance(test.ops[0], (ast.Eq, ast.NotEq))):
+                continue
+            sides = [test.left, test.comparators[0]]
+            names = [s.id for s in sides if isinstance(s, ast.Name)]
+            texts = [s.value for s in sides if isinstance(s, ast.Constant) and isinstance(s.value, str)]
+            term = (self.locals.get(names[0]) or self.low.resolve(names[0])) if len(names) == 1 and len(texts) == 1 else None
+            if not isinstance(term, Term) or not term.identities:
+                continue
+            value, others = texts[0], set(term.codes) - {texts[0]}
+            is_eq = isinstance(test.ops[0], ast.Eq)
+            on_true.setdefault(names[0], set()).update(others if is_eq else {value})
+            if len(tests) == 1:
+                on_false.setdefault(names[0], set()).update({value} if is_eq else others)
+        return on_true, on_false
+
+    def _identities(self, excluded: dict[str, set[str]]) -> dict[Any, Any]:
+        """The unit identities of every choice input whose value is known (all its other values excluded)."""
+        subs: dict[Any, Any] = {}
+        for name, out in excluded.items():
+            term = self.locals.get(name) or self.low.resolve(name)
+            left = [v for v in term.codes if v not in out] if isinstance(term, Term) else []
+            if len(left) == 1 and term.identities:
+                subs.update(term.identities.get(left[0], {}))
+        return subs
+
     def _if(self, node: ast.Call) -> Term:
         self._no_keywords(node, "if")
         self._arity(node, "if", 3)
         cond = self.boolean(node.args[0], "the first argument of if()")
-        a, b = self.visit(node.args[1]), self.visit(node.args[2])
+        on_true, on_false = self._branch_facts(node.args[0])
+        outer, outer_excluded = self.subs, self.excluded
+        units_of = []
+        for arg, facts in ((node.args[1], on_true), (node.args[2], on_false)):
+            self.excluded = {k: outer_excluded.get(k, set()) | facts.get(k, set()) for k in set(outer_excluded) | set(facts)}
+            self.subs = {**outer, **self._identities(self.excluded)}
+            term = self.visit(arg)
+            units_of.append((term, units.canon(term.unit, self.subs) if term.unit is not None else None))
+        self.subs, self.excluded = outer, outer_excluded
+        (a, a_unit), (b, b_unit) = units_of
         if a.kind != b.kind or a.kind not in ("number", "bool"):
             raise self.fail(node, "both branches of if() must be numbers (or both conditions)")
         shape = self.combine(node, cond, a, b)
         if a.kind == "bool":
             return Term("bool", shape, sympy.Or(sympy.And(cond.expr, a.expr), sympy.And(sympy.Not(cond.expr), b.expr)))
-        return Term("number", shape, sympy.Piecewise((a.expr, cond.expr), (b.expr, True)))
+        if a_unit is not None and b_unit is not None and a_unit != b_unit:
+            raise self.fail(node, f"the branches of if() give values in {units.show(a_unit)} and in {units.show(b_unit)}")
+        return Term("number", shape, sympy.Piecewise((a.expr, cond.expr), (b.expr, True)), unit=a_unit if a_unit is not None else b_unit)
 
     def _minmax(self, node: ast.Call, name: str) -> Term:
         self._no_keywords(node, name)
         terms = [self.number(a, f"each argument of {name}()") for a in node.args]
         shape = self.combine(node, *terms)
+        unit = None
+        try:
+            for t in terms:
+                unit = units.same(unit, t.unit, self.subs, f"{name}() of")
+        except UnitMismatch as exc:
+            raise self.fail(node, str(exc)) from None
         fn = sympy.Min if name == "min" else sympy.Max
-        return Term("number", shape, fn(*(t.expr for t in terms)))
+        return Term("number", shape, fn(*(t.expr for t in terms)), unit=unit)
 
     def _elementwise(self, node: ast.Call, name: str) -> Term:
         self._no_keywords(node, name)
@@ -407,7 +484,15 @@ class FormulaParser:
             "floor": sympy.floor, "ceil": sympy.ceiling,
             "ncdf": lambda v: (1 + sympy.erf(v / sympy.sqrt(2))) / 2,
         }[name](x)
-        return Term("number", t.shape, value)
+        if name in ("exp", "log", "erf", "ncdf"):
+            try:
+                units.plain(t.unit, self.subs, f"{name}()")
+            except UnitMismatch as exc:
+                raise self.fail(node, str(exc)) from None
+            unit = units.ONE
+        else:
+            unit = t.unit**sympy.S.Half if name == "sqrt" and t.unit is not None else t.unit
+        return Term("number", t.shape, value, unit=unit)
 
     def _aggregate(self, node: ast.Call, name: str) -> Term:
         allowed = {"by", "where", "over", "default"} - ({"default"} if name in ("count", "any", "all") else set())
@@ -451,11 +536,29 @@ class FormulaParser:
             out = self.low.aggregate(op, source, by, over, where, default)
         except Refused as exc:
             raise self.fail(node, str(exc)) from None
+        out.unit = units.ONE if op == "count" else self._aggregated_unit(node, source, by, over)
         if name == "any":
             return Term("bool", out.shape, sympy.Gt(out.expr, 0))
         if name == "all":
             return Term("bool", out.shape, sympy.Eq(out.expr, 0))
         return out
+
+    def _aggregated_unit(self, node: ast.AST, source: Term, by: Term | None, over: str | None) -> Any:
+        """The unit of a sum/min/max: along a reference the settlement symbol becomes the target's coin;
+        into the account, an amount in each row's own currency cannot be totalled."""
+        unit = units.canon(source.unit, self.subs) if source.unit is not None else None
+        if over is not None or (by is not None and self.low.is_group(by.target or "")):
+            return unit
+        if by is not None:
+            unit = units.through_ref(unit, by.as_unit, inward=True)
+            left = [s for s in units.row_relative(unit) if s != "coin"]
+        else:
+            left = units.row_relative(unit)
+        if left:
+            into = by.target if by is not None else "the account"
+            raise self.fail(node, f"this totals values in {units.show(unit)} into {into}, but {', '.join(left)} differs from row to row; "
+                                  "convert to a common unit (e.g. multiply by a USD price) first")
+        return unit
 
     def _lookup(self, node: ast.Call, name: str) -> Term:
         for k in node.keywords:
@@ -486,9 +589,16 @@ class FormulaParser:
                 raise self.fail(node.keywords[0].value, "default= must be a constant, and needs a key")
             default = d.expr
         try:
-            return self.low.lookup(table, first.attr, LOOKUPS[name], arg, key, default)
+            units.same(arg.unit, table.bound, self.subs, f"table {table.name!r} is read at")
+        except UnitMismatch as exc:
+            raise self.fail(node.args[1], f"{exc} (the table's tiers are in {units.show(table.bound)})") from None
+        try:
+            out = self.low.lookup(table, first.attr, LOOKUPS[name], arg, key, default)
         except Refused as exc:
             raise self.fail(node, str(exc)) from None
+        column = table.columns[first.attr]
+        out.unit = column * table.bound if LOOKUPS[name] == "progressive" else column
+        return out
 
     def _user_call(self, node: ast.Call, fn: FunctionBinding) -> Term:
         self._no_keywords(node, fn.name)
@@ -500,12 +610,18 @@ class FormulaParser:
         args = [self.visit(a) for a in node.args]
         self.used.add(fn.name)
         inner = FormulaParser(self.low, fn.where, dict(zip(fn.params, args)), self.budget)
+        inner.subs, inner.excluded = self.subs, self.excluded
         self.budget.stack.append(fn.name)
         try:
             result = inner.parse(fn.formula)
         finally:
             self.budget.stack.pop()
         self.used |= inner.used
+        if fn.unit is not None and result.kind == "number":
+            try:
+                units.same(result.unit, fn.unit, self.subs, f"{fn.name}() gives here")
+            except UnitMismatch as exc:
+                raise self.fail(node, f"{exc}; the function declares unit {units.show(fn.unit)}") from None
         return result
 
 

@@ -113,8 +113,8 @@ class PythonGenerator:
         target = f"e_{step.out.name}" if block.axis else f"v_{step.out.name}"
         if self.plan.indexes[step.index].how == "account":
             self.emit(f"{target} = v_{step.source}")
-        else:
-            self.emit(f"{target} = v_{step.source}[e_{step.index}]")
+        else:  # in a row loop the row's index; on the account, its one entry
+            self.emit(f"{target} = v_{step.source}[{'e_' + step.index if block.axis else 'i_' + step.index + '[0]'}]")
 
     def lookup(self, step: Lookup, block: Block, local: set[str]) -> None:
         key = f"e_{step.key}" if step.key and block.axis else (f"i_{step.key}[0]" if step.key else "0")

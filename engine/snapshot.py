@@ -180,11 +180,12 @@ def prepare_indexes(plan: Plan, snap: Snapshot) -> None:
             snap.index[iv.name] = [0] * snap.counts[iv.axis]
         elif iv.how == "ref":
             lookup = {k: i for i, k in enumerate(snap.keys[iv.target])}
-            rows = snap.rows[iv.axis]
+            rows = [snap.account] if iv.axis == ACCOUNT else snap.rows[iv.axis]
             out = [lookup.get(r[iv.field], -1) for r in rows]
             if -1 in out:
                 known = ", ".join(snap.keys[iv.target][:10]) or "none"
-                problems += [(f"{collection[iv.axis]}[{i}].{iv.field}", f"{rows[i][iv.field]!r} is not in {collection[iv.target]} (known: {known})")
+                problems += [(f"account.{iv.field}" if iv.axis == ACCOUNT else f"{collection[iv.axis]}[{i}].{iv.field}",
+                              f"{rows[i][iv.field]!r} is not in {collection[iv.target]} (known: {known})")
                              for i, j in enumerate(out) if j < 0]
             snap.index[iv.name] = out
         elif iv.how == "table_key":

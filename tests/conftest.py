@@ -43,6 +43,7 @@ BASE = {
         "price": {"axis": "currency", "type": "number", "unit": "USD/coin", "description": "price", "default": 1},
         "settle": {"axis": "position", "type": "ref", "to": "currency", "as_unit": "settle", "description": "settle coin"},
         "size": {"axis": "position", "type": "number", "unit": "contract", "description": "size", "default": 0},
+        "ct_val": {"axis": "position", "type": "number", "unit": "settle/contract", "description": "contract value", "default": 1},
         "mode": {"axis": "position", "type": "enum", "values": ["cross", "isolated"], "default": "cross", "description": "mode"},
     },
 }

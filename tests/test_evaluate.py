@@ -18,7 +18,7 @@ from marginspec.evaluate import evaluate_batch, evaluate_snapshot
 from marginspec.exact import as_float, evaluate_exact
 
 TIERS = {
-    "bound": {"unit": "USD", "description": "amount"},
+    "bound": {"unit": "coin", "description": "amount"},
     "interval": "lower_open",
     "columns": {"rate": {"unit": "ratio", "description": "rate"}},
     "tiers": {
@@ -65,7 +65,7 @@ def test_aggregations_references_and_filters(make_rules):
         "usd": quantity("balance * price", axis="currency"),
         "total": quantity("sum(usd)"),
         "cross_size": quantity("sum(size, by=settle, where=mode == 'cross')", axis="currency", unit="contract"),
-        "priced": quantity("size * price[settle]", axis="position"),
+        "priced": quantity("size * ct_val * price[settle]", axis="position"),
         "n_isolated": quantity("count(mode == 'isolated')", unit="1"),
         "largest": quantity("max(size)", unit="contract"),
         "smallest": quantity("min(size, where=mode == 'isolated', default=-1)", unit="contract"),
@@ -105,18 +105,19 @@ def test_empty_collections_have_defined_values(make_rules):
 
 
 def test_division_by_zero_follows_the_sign_and_zero_over_zero_is_an_error(make_rules):
-    root = make_rules(quantities={"r": quantity("sum(balance) / sum(price - 1)", unit="1")})
+    accounts = {n: {"axis": "account", "type": "number", "unit": "USD", "description": n} for n in ("a", "b")}
+    root = make_rules(inputs=accounts, quantities={"r": quantity("a / b", unit="1")})
     rules = load(root)
-    for balance, want in ((5, math.inf), (-5, -math.inf)):
-        values = all_paths(rules, snap([{"currency": "BTC", "balance": balance, "price": 1}]))
+    for a, want in ((5, math.inf), (-5, -math.inf)):
+        values = all_paths(rules, snap(account={"a": a, "b": 0}))
         assert [v["r"] for v in values[:2]] == [want, want]
         assert math.isnan(values[2]["r"])  # sympy: complex infinity, reported as undefined by the exact path
     with pytest.raises(EvaluationError, match="r has no defined value"):
-        rules.evaluate(snap([{"currency": "BTC", "balance": 0, "price": 1}]))
+        rules.evaluate(snap(account={"a": 0, "b": 0}))
 
 
 def test_nan_in_one_row_names_the_quantity_and_the_row(make_rules):
-    root = make_rules(quantities={"q": quantity("sqrt(balance)", axis="currency", unit="1")})
+    root = make_rules(quantities={"q": quantity("sqrt(balance)", axis="currency", unit="coin^0.5")})
     with pytest.raises(EvaluationError, match="q has no defined value for currency 'ETH'"):
         load(root).evaluate(snap([{"currency": "BTC", "balance": 4}, {"currency": "ETH", "balance": -1}]))
 
@@ -135,7 +136,7 @@ def test_tier_reads_at_the_boundaries(make_rules, interval, at_bound):
 
 
 def test_progressive_tiers_sum_each_slice_at_its_rate(make_rules):
-    root = make_rules(tables={"t": TIERS}, quantities={"p": quantity("progressive(t.rate, balance, currency)", axis="currency")})
+    root = make_rules(tables={"t": TIERS}, quantities={"p": quantity("progressive(t.rate, balance, currency)", axis="currency", unit="coin")})
     rules = load(root)
     for balance, want in ((-10, 0), (0, 0), (60, 60), (150, 125), (1000, 100 + 50 + 800 * 0.25)):
         for values in all_paths(rules, snap([{"currency": "BTC", "balance": balance}, {"currency": "XRP", "balance": balance}])):
@@ -161,10 +162,10 @@ def test_group_axes_and_grids(make_rules):
         quantities={
             "fam_size": quantity("sum(abs(size), by=family)", axis="family", unit="contract"),
             "share": quantity("abs(size) / fam_size[family]", axis="position", unit="ratio"),
-            "pnl": quantity("size * move * vol", axis="position x scenario"),
-            "fam_pnl": quantity("sum(pnl, by=family)", axis="family x scenario"),
-            "worst": quantity("min(fam_pnl, over=scenario)", axis="family"),
-            "worst_total": quantity("sum(worst)"),
+            "pnl": quantity("size * move * vol", axis="position x scenario", unit="contract"),
+            "fam_pnl": quantity("sum(pnl, by=family)", axis="family x scenario", unit="contract"),
+            "worst": quantity("min(fam_pnl, over=scenario)", axis="family", unit="contract"),
+            "worst_total": quantity("sum(worst)", unit="contract"),
             "move_x": quantity("move * 2", axis="scenario", unit="ratio"),
         },
     )
@@ -188,7 +189,8 @@ def test_group_axes_and_grids(make_rules):
 
 def test_states_take_the_most_severe_threshold(make_rules):
     root = make_rules(
-        quantities={"ratio": quantity("sum(balance)", unit="ratio")},
+        parameters={"one_usd": {"value": 1, "unit": "USD", "assumption": "test"}},
+        quantities={"ratio": quantity("sum(balance * price) / one_usd", unit="ratio")},
         thresholds={
             "warn": {"axis": "account", "when": "ratio <= 3", "severity": 1, "assumption": "test"},
             "liq": {"axis": "account", "when": "ratio <= 1", "severity": 2, "assumption": "test"},
@@ -204,9 +206,9 @@ def test_states_take_the_most_severe_threshold(make_rules):
 
 
 def test_a_batch_gives_the_same_values_as_one_snapshot_at_a_time(make_rules):
-    root = make_rules(tables={"t": TIERS}, quantities={
+    root = make_rules(tables={"t": dict(TIERS, bound={"unit": "USD", "description": "USD value"})}, quantities={
         "usd": quantity("progressive(t.rate, balance * price, currency)", axis="currency"),
-        "pos": quantity("sum(size * price[settle], where=mode == 'cross')"),
+        "pos": quantity("sum(size * ct_val * price[settle], where=mode == 'cross')"),
         "total": quantity("sum(usd) + pos"),
     })
     rules = load(root)
@@ -239,10 +241,27 @@ def test_a_batch_gives_the_same_values_as_one_snapshot_at_a_time(make_rules):
 def test_a_lookup_default_covers_keys_the_table_does_not_list(make_rules):
     table = dict(TIERS, tiers={"BTC": TIERS["tiers"]["BTC"]})
     root = make_rules(tables={"t": table}, quantities={
-        "p": quantity("if(balance > 0, progressive(t.rate, balance, currency, default=0), balance)", axis="currency"),
+        "p": quantity("if(balance > 0, progressive(t.rate, balance, currency, default=0), balance)", axis="currency", unit="coin"),
         "r": quantity("tier(t.rate, balance, currency, default=-1)", axis="currency", unit="ratio"),
     })
     for values in all_paths(load(root), snap([{"currency": "BTC", "balance": 150}, {"currency": "XRP", "balance": -50},
                                               {"currency": "DOGE", "balance": 70}])):
         assert values["p"] == [125, -50, 0]
         assert values["r"] == [0.5, -1, -1]
+
+
+def test_a_reference_on_the_account_reads_one_row(make_rules):
+    root = make_rules(
+        inputs={"margin_coin": {"axis": "account", "type": "ref", "to": "currency", "as_unit": "settle", "default": "USDT", "description": "margin coin"}},
+        quantities={"margin_available": quantity("balance[margin_coin]", unit="settle")},
+    )
+    rows = [{"currency": "BTC", "balance": 2}, {"currency": "USDT", "balance": 5}]
+    for values in all_paths(load(root), snap(rows)):
+        assert values["margin_available"] == 5
+    for values in all_paths(load(root), snap(rows, account={"margin_coin": "BTC"})):
+        assert values["margin_available"] == 2
+    out = evaluate_batch(load(root).kernel, Batch.from_columns(
+        load(root).kernel.plan, 2, account={"margin_coin": np.array(["USDT", "BTC"], dtype=object)},
+        currencies={"account": np.array([0, 0, 1, 1]), "currency": np.array(["BTC", "USDT", "BTC", "USDT"], dtype=object),
+                    "balance": np.array([2.0, 5, 7, 9])}))
+    assert out["margin_available"].tolist() == [5.0, 7.0]
