@@ -64,9 +64,9 @@ class Batch:
                 continue
             if iv.how == "table_key":
                 b.index[iv.name] = np.array([j for s in snaps for j in s.index[iv.name]], dtype=np.intp)
-            else:
+            else:  # -1 (an optional reference with no target) stays -1
                 b.index[iv.name] = np.array(
-                    [b.offsets[iv.target][a] + j for a, s in enumerate(snaps) for j in s.index[iv.name]], dtype=np.intp
+                    [b.offsets[iv.target][a] + j if j >= 0 else -1 for a, s in enumerate(snaps) for j in s.index[iv.name]], dtype=np.intp
                 )
         return b
 
@@ -103,7 +103,8 @@ class Batch:
             c: dict[str, np.ndarray] = {name: col[sl[axis_of[name]]] for name, col in self.columns.items()}
             for iv in plan.indexes.values():
                 start = a0 if iv.how == "account" else (0 if iv.how == "table_key" else sl[iv.target].start)
-                c[iv.name] = self.index[iv.name][sl[iv.axis]] - start
+                index = self.index[iv.name][sl[iv.axis]]
+                c[iv.name] = np.where(index >= 0, index - start, -1) if iv.allow_missing and start else index - start
             yield c, {ax: s.stop - s.start for ax, s in sl.items()}, sl
 
 

@@ -125,6 +125,7 @@ def assemble(cls: Any, plan: Plan, n: int, account: dict[str, Any], collections:
             batch.columns[inp.var.name] = np.asarray(values, dtype=bool)
         else:
             batch.columns[inp.var.name] = _number(inp, values, rows, where)
+    deferred: list[tuple[Any, Any, str]] = []  # references: joined once the grouping axes they may point into exist
     for iv in plan.indexes.values():  # references and text fields, then groups and table keys that use them
         if iv.how == "ref" and iv.axis == ACCOUNT:
             batch.index[iv.name] = _join(batch, ACCOUNT, iv.target, account.get(iv.field or ""), f"account.{iv.field}")
@@ -135,7 +136,10 @@ def assemble(cls: Any, plan: Plan, n: int, account: dict[str, Any], collections:
         if (iv.axis, iv.field or "") not in text and iv.how != "ref":
             text[(iv.axis, iv.field or "")] = categorical(collections.get(coll, {}).get(iv.field or "", np.zeros(0, dtype=object)), batch.counts[iv.axis], f"{coll}.{iv.field}")
         if iv.how == "ref":
-            batch.index[iv.name] = _join(batch, iv.axis, iv.target, collections.get(coll, {}).get(iv.field or ""), f"{coll}.{iv.field}")
+            values = collections.get(coll, {}).get(iv.field or "")
+            if values is None and iv.field == plan.row_axes[iv.axis].key:
+                values = batch.key_codes[iv.axis]
+            deferred.append((iv, values, f"{coll}.{iv.field}"))
     for iv in plan.indexes.values():
         if iv.how == "group":
             cats, code = text[(iv.axis, iv.field or "")]
@@ -147,6 +151,8 @@ def assemble(cls: Any, plan: Plan, n: int, account: dict[str, Any], collections:
             batch.offsets[iv.target] = np.searchsorted(groups // width, np.arange(n + 1)).astype(np.int64)
             batch.index[f"_acct_{iv.target}"] = groups // width
             batch.key_codes[iv.target] = (cats, groups % width)
+    for iv, values, where in deferred:
+        batch.index[iv.name] = _join(batch, iv.axis, iv.target, values, where, iv.allow_missing)
     for iv in plan.indexes.values():
         if iv.how == "table_key":
             if iv.axis == ACCOUNT:
@@ -166,7 +172,7 @@ def assemble(cls: Any, plan: Plan, n: int, account: dict[str, Any], collections:
     return batch
 
 
-def _join(batch: Any, axis: str, target: str, values: Any, where: str) -> np.ndarray:
+def _join(batch: Any, axis: str, target: str, values: Any, where: str, optional: bool = False) -> np.ndarray:
     """Global target row of each row's reference, given as target keys or as row numbers within the account."""
     rows = batch.counts[axis]
     if rows == 0:
@@ -191,6 +197,8 @@ def _join(batch: Any, axis: str, target: str, values: Any, where: str) -> np.nda
     pos = np.minimum(np.searchsorted(tcomp[order], comp), max(order.size - 1, 0))
     hit = order[pos] if order.size else np.zeros(rows, dtype=np.int64)
     ok = (mapped >= 0) & ((tcomp[hit] == comp) if order.size else False)
+    if optional:
+        return np.where(ok, hit, -1).astype(np.intp)
     if not np.all(ok):
         i = int(np.argmin(ok))
         raise _fail(f"{where}[{i}]", f"{cats[codes[i]]!r} is not a {target} of account {acct[i]}")

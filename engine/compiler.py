@@ -140,13 +140,17 @@ class Compiler:
                 raise self.err("inputs", name, f"axis {inp.axis!r} is not 'account' or a row axis of the snapshot", "axis")
             shape = Shape(inp.axis)
             if inp.type == "ref":
-                target = self.row_axes.get(inp.to or "")
-                if target is None or target.group_of or inp.to == inp.axis:
-                    raise self.err("inputs", name, f"to: {inp.to!r} must be another row axis of the snapshot", "to")
-                idx = self.index_var(IndexVar(f"_ref_{inp.axis}_{name}", inp.axis, inp.to, "ref", field=name))
+                target = self.rs.axes.get(inp.to or "")
+                if target is None or target.kind == "grid" or inp.to == inp.axis:
+                    raise self.err("inputs", name, f"to: {inp.to!r} must be another row axis (or a grouping axis)", "to")
+                source = inp.from_ or name
+                if inp.from_ and not (inp.from_ in self.rs.inputs and self.rs.inputs[inp.from_].type == "text" and self.rs.inputs[inp.from_].axis == inp.axis) \
+                        and inp.from_ != self.row_axes.get(inp.axis, RowAxis("")).key:
+                    raise self.err("inputs", name, f"from: {inp.from_!r} must be the row key or a text input of {inp.axis}", "from")
+                idx = self.index_var(IndexVar(f"_ref_{inp.axis}_{name}", inp.axis, inp.to or "", "ref", field=source, allow_missing=inp.optional))
                 if inp.as_unit is not None and inp.as_unit not in units.ROW_RELATIVE:
                     raise self.err("inputs", name, f"as_unit: {inp.as_unit!r} is not one of {', '.join(units.ROW_RELATIVE)}", "as_unit")
-                self.declare(name, Term("ref", shape, target=inp.to, index=idx, as_unit=inp.as_unit), "inputs")
+                self.declare(name, Term("ref", shape, target=inp.to, index=idx, as_unit=inp.as_unit, optional=inp.optional), "inputs")
             elif inp.type == "text":
                 self.declare(name, Term("text", shape, field=name), "inputs")
             else:
@@ -309,7 +313,8 @@ class Compiler:
         name = self.gather_var(src, ref.index or "", Shape(ref.shape.rows, src.shape.grid))
         return var_term(self.vars[name])
 
-    def aggregate(self, op: str, source: Term, by: Term | None, over: str | None, where: Term | None, default: Any) -> Term:
+    def aggregate(self, op: str, source: Term, by: Term | None, over: str | None, where: Term | None, default: Any,
+                  take: Term | None = None) -> Term:
         if over:
             if source.shape.rows is None:
                 raise Refused("over= reduces a value that also varies by rows (a constant grid column has nothing to reduce per row)")
@@ -326,10 +331,11 @@ class Compiler:
             src = self.hoist(source)
         mask = self.hoist(mask_term, source.shape) if mask_term is not None else None
         dflt = float(default) if default is not None else None
-        key = ("ag", op, src, index, mask, dflt, target)
+        taken = self.hoist(take, source.shape) if take is not None else None
+        key = ("ag", op, src, index, mask, dflt, target, taken)
         if key not in self.memo:
             out = self.temp("a", target, "number")
-            self.steps.append(Aggregate(out, op, src, index, mask, dflt))  # type: ignore[arg-type]
+            self.steps.append(Aggregate(out, op, src, index, mask, dflt, taken))  # type: ignore[arg-type]
             self.memo[key] = out.name
         return var_term(self.vars[self.memo[key]])
 

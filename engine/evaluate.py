@@ -45,8 +45,8 @@ def _rows(value: Any, axis: str) -> list[Any]:
 
 
 def read_states(plan: Plan, values: dict[str, Any], counts: dict[str, int]) -> tuple[dict[str, list[str]], dict[str, list[list[str]]]]:
-    states: dict[str, list[str]] = {}
-    triggered: dict[str, list[list[str]]] = {}
+    states: dict[str, list[str]] = {ACCOUNT: [NORMAL]}  # an account without thresholds is simply normal
+    triggered: dict[str, list[list[str]]] = {ACCOUNT: [[]]}
     for name in state_names(plan)[1:]:
         axis = plan.thresholds[name][0]
         n = 1 if axis == ACCOUNT else counts[axis]

@@ -119,6 +119,8 @@ class ExactEvaluator:
         n_src = 1 if n_src is None else n_src
         if step.index is None:  # over the grid
             g = self.plan.grid_size(src_shape.grid)
+            if step.take:
+                return [self._take(step, [item(i, s) for s in range(g)], i) for i in range(n_src)]
             return [reduce([item(i, s) for s in range(g)]) for i in range(n_src)]
         index = self.snap.index[step.index] if self.plan.indexes[step.index].how != "account" else [0] * n_src
         n_target = _rows(self.plan, self.snap, target)
@@ -132,6 +134,15 @@ class ExactEvaluator:
             return reduce([item(i, None) for i in members])
 
         return [group(j) for j in range(n_target)]
+
+    def _take(self, step: Aggregate, items: list[tuple[Any, Any]], i: int) -> Any:
+        """The `take` value at the grid point where the value is smallest (min) or largest (max); first on ties."""
+        candidates = [(float(sympy.N(x, 30)), s) for s, (x, m) in enumerate(items) if m is not sympy.false]
+        if not candidates:
+            return exact_number(step.default) if step.default is not None else sympy.nan
+        sign = 1 if step.op == "min" else -1
+        best = min(candidates, key=lambda c: (sign * c[0], c[1]))[1]
+        return self.cell(step.take or "", i, best)
 
     def lookup(self, step: Lookup) -> Any:
         table = self.plan.tables[step.table]

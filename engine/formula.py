@@ -54,6 +54,7 @@ class Term:
     var: str | None = None  # set when the term is exactly one plan variable
     unit: Any = None  # numbers: a sympy unit expression; None for a literal 0 or inf, which fit any unit
     as_unit: str | None = None  # ref: what the target row's `coin` reads as here
+    optional: bool = False  # ref: may point nowhere
     identities: dict[str, Any] | None = None  # enum: per value, unit symbols that coincide
 
 
@@ -84,7 +85,8 @@ class Lowering(Protocol):
     def resolve(self, name: str) -> Term | TableBinding | FunctionBinding | None: ...
     def known_names(self) -> list[str]: ...
     def grid_axes(self) -> set[str]: ...
-    def aggregate(self, op: str, source: Term, by: Term | None, over: str | None, where: Term | None, default: Any) -> Term: ...
+    def aggregate(self, op: str, source: Term, by: Term | None, over: str | None, where: Term | None, default: Any,
+                  take: Term | None = None) -> Term: ...
     def gather(self, source: Term, ref: Term) -> Term: ...
     def lookup(self, table: TableBinding, column: str, mode: str, arg: Term, key: Term | None, default: Any) -> Term: ...
     def is_group(self, axis: str) -> bool: ...
@@ -352,6 +354,9 @@ class FormulaParser:
         ref = self.visit(node.slice)
         if ref.kind != "ref":
             raise self.fail(node.slice, f"the index must be a reference input (a row of another axis), not a {_kind_name(ref)}")
+        if ref.optional:
+            raise self.fail(node.slice, "this reference is optional (a row may have no target), so it cannot be read through; "
+                                        "aggregate along it instead, e.g. sum(x, by=ref)")
         if source.shape.rows != ref.target:
             raise self.fail(node, f"{node.value.id!r} lives on {source.shape}, but this reference points into {ref.target}")
         if source.kind not in ("number", "bool"):
@@ -495,7 +500,7 @@ class FormulaParser:
         return Term("number", t.shape, value, unit=unit)
 
     def _aggregate(self, node: ast.Call, name: str) -> Term:
-        allowed = {"by", "where", "over", "default"} - ({"default"} if name in ("count", "any", "all") else set())
+        allowed = {"by", "where", "over"} | ({"default"} if name in ("sum", "min", "max") else set()) | ({"take"} if name in ("min", "max") else set())
         kw: dict[str, ast.AST] = {}
         for k in node.keywords:
             if k.arg not in allowed:
@@ -531,12 +536,19 @@ class FormulaParser:
             if not isinstance(d.expr, sympy.Number):
                 raise self.fail(kw["default"], "default= must be a constant")
             default = d.expr
+        take = None
+        if "take" in kw:
+            if over is None:
+                raise self.fail(kw["take"], "take= works with over= (the value at the grid point where the minimum or maximum is)")
+            take = self.number(kw["take"], "take=")
+            if broadcast(source.shape, take.shape) != source.shape:
+                raise self.fail(kw["take"], f"take= must live on {source.shape}, like the value reduced")
         op = "count" if name in ("count", "any", "all") else name
         try:
-            out = self.low.aggregate(op, source, by, over, where, default)
+            out = self.low.aggregate(op, source, by, over, where, default, take)
         except Refused as exc:
             raise self.fail(node, str(exc)) from None
-        out.unit = units.ONE if op == "count" else self._aggregated_unit(node, source, by, over)
+        out.unit = units.ONE if op == "count" else (take.unit if take is not None else self._aggregated_unit(node, source, by, over))
         if name == "any":
             return Term("bool", out.shape, sympy.Gt(out.expr, 0))
         if name == "all":

@@ -108,20 +108,33 @@ class NumpyGenerator:
                 return
             fill = {"sum": "0.0", "min": "numpy.inf", "max": "-numpy.inf"}[step.op]
             src = f"numpy.where({mask}, v_{step.source}, {fill})" if step.mask else f"v_{step.source}"
-            self.emit(f"v_{out} = {src}.{step.op}(axis=1)")
+            if step.take:  # the value of `take` at the grid point of the extreme (the first one on ties)
+                self.emit(f"_at_{out} = {src}.arg{step.op}(axis=1)")
+                self.emit(f"v_{out} = numpy.take_along_axis(v_{step.take}, _at_{out}[:, None], axis=1)[:, 0]")
+            else:
+                self.emit(f"v_{out} = {src}.{step.op}(axis=1)")
             if step.default is not None and step.mask:
                 self.emit(f"v_{out} = numpy.where({mask}.any(axis=1), v_{out}, {number_code(step.default)})")
             return
         n = f"n[{target.rows!r}]"
         grid = self.plan.grid_size(target.grid) if target.grid else None
-        if step.op == "sum":
-            self.emit(f"v_{out} = runtime.group_sum(i_{step.index}, v_{step.source}, {n}, {mask})")
-        elif step.op == "count":
-            self.emit(f"v_{out} = runtime.group_count(i_{step.index}, {n}, {mask}, {grid})")
+        index = f"i_{step.index}"
+        if self.plan.indexes[step.index].allow_missing:  # rows whose optional reference points nowhere are left out
+            keep = f"_keep_{out}"
+            self.emit(f"{keep} = {index} >= 0")
+            index = f"{index}[{keep}]"
+            source = f"v_{step.source}[{keep}]" if step.source else None
+            mask = f"v_{step.mask}[{keep}]" if step.mask else "None"
         else:
-            self.emit(f"v_{out} = runtime.group_extreme({step.op!r}, i_{step.index}, v_{step.source}, {n}, {mask}, {number_code(step.default) if step.default is not None else None})")
+            source = f"v_{step.source}" if step.source else None
+        if step.op == "sum":
+            self.emit(f"v_{out} = runtime.group_sum({index}, {source}, {n}, {mask})")
+        elif step.op == "count":
+            self.emit(f"v_{out} = runtime.group_count({index}, {n}, {mask}, {grid})")
+        else:
+            self.emit(f"v_{out} = runtime.group_extreme({step.op!r}, {index}, {source}, {n}, {mask}, {number_code(step.default) if step.default is not None else None})")
         if step.default is not None and step.op == "sum":
-            self.emit(f"v_{out} = numpy.where(runtime.group_count(i_{step.index}, {n}, {mask}, {grid}) > 0, v_{out}, {number_code(step.default)})")
+            self.emit(f"v_{out} = numpy.where(runtime.group_count({index}, {n}, {mask}, {grid}) > 0, v_{out}, {number_code(step.default)})")
 
     def lookup(self, step: Lookup) -> None:
         key = f"i_{step.key}" if step.key else "None"

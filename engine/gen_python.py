@@ -141,6 +141,16 @@ class PythonGenerator:
             self.emit(f"{target} = float(sum(1 for m in {mask} if m))")
             return
         items = f"(x for x, m in zip({src}, {mask}) if m)" if mask else src
+        if step.take:
+            take = self.operand(step.take, block, local, False)
+            cmp = "<" if step.op == "min" else ">"
+            points = f"[s for s in range(len({src})) if {mask}[s]]" if mask else f"range(len({src}))"
+            fill = number_code(step.default) if step.default is not None else "math.nan"
+            self.emit(f"_best = None")
+            self.emit(f"for s in {points}:")
+            self.emit(f"    if _best is None or {src}[s] {cmp} {src}[_best]: _best = s")
+            self.emit(f"{target} = {fill} if _best is None else {take}[_best]")
+            return
         if step.op == "sum":
             code = f"sum({items})"
             if mask and step.default is not None:
@@ -186,6 +196,10 @@ class PythonGenerator:
             if mask and not mask_grid:
                 self.depth -= 1
             return
+        optional = self.plan.indexes[step.index or ""].allow_missing
+        if optional:  # a row whose optional reference points nowhere is left out
+            self.emit(f"if e_{step.index} >= 0:")
+            self.depth += 1
         if mask:
             self.emit(f"if {mask}:")
             self.depth += 1
@@ -197,6 +211,8 @@ class PythonGenerator:
             cmp = "<" if step.op == "min" else ">"
             self.emit(f"if {cell} is None or {value} {cmp} {cell}: {cell} = {value}")
         if mask:
+            self.depth -= 1
+        if optional:
             self.depth -= 1
 
     def aggregate_finish(self, step: Aggregate) -> None:

@@ -9,7 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
 
 class Citation(_Strict):
@@ -64,6 +64,8 @@ class Input(Provenance):
     exclusive_minimum: float | None = None
     values: tuple[str, ...] = ()
     to: str | None = None
+    from_: str | None = Field(default=None, alias="from")
+    optional: bool = False
     as_unit: str | None = None
     unit_identities: dict[str, tuple[str, ...]] = {}
     api: str | None = None

@@ -83,6 +83,7 @@ class Aggregate:
     index: str | None
     mask: str | None = None
     default: float | None = None
+    take: str | None = None  # over a grid, min/max: the value of `take` at the grid point that is the extreme
 
 
 @dataclass(frozen=True)
@@ -111,7 +112,7 @@ class IndexVar:
     how: Literal["account", "ref", "group", "table_key"]
     field: str | None = None  # the snapshot field read (ref or key text) when relevant
     table: str | None = None
-    allow_missing: bool = False  # table keys: -1 for a key the table lacks, instead of an error
+    allow_missing: bool = False  # -1 for a key with no table tier / no target row, instead of an error
 
 
 @dataclass(frozen=True)

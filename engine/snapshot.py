@@ -93,7 +93,8 @@ class SnapshotFormat:
     def _model(self) -> Any:
         by_axis: dict[str, dict[str, Any]] = {}
         for name, inp in self.rs.inputs.items():
-            by_axis.setdefault(inp.axis, {})[name] = self._field(name)
+            if not inp.from_:  # a ref that takes its key from another field is not in the snapshot
+                by_axis.setdefault(inp.axis, {})[name] = self._field(name)
         top: dict[str, Any] = {
             "as_of": Required[Annotated[str, Field(pattern=r"^\d{4}-\d{2}-\d{2}([T ][0-9:.]+(Z|[+-]\d{2}:?\d{2})?)?$",
                                                   description="when the snapshot was taken (ISO 8601); it chooses the rule-set version")]],
@@ -182,7 +183,7 @@ def prepare_indexes(plan: Plan, snap: Snapshot) -> None:
             lookup = {k: i for i, k in enumerate(snap.keys[iv.target])}
             rows = [snap.account] if iv.axis == ACCOUNT else snap.rows[iv.axis]
             out = [lookup.get(r[iv.field], -1) for r in rows]
-            if -1 in out:
+            if -1 in out and not iv.allow_missing:
                 known = ", ".join(snap.keys[iv.target][:10]) or "none"
                 problems += [(f"account.{iv.field}" if iv.axis == ACCOUNT else f"{collection[iv.axis]}[{i}].{iv.field}",
                               f"{rows[i][iv.field]!r} is not in {collection[iv.target]} (known: {known})")

@@ -28,6 +28,7 @@ COLLATERAL = {
     "demo/basic": ("cash_balance", "margin_ratio"),
     "okx/multi_currency_margin": ("cash_balance", "margin_ratio"),
     "gate/multi_currency_margin": ("available", "maintenance_margin_ratio"),
+    "gate/single_currency_margin": ("available", "maintenance_margin_ratio"),
 }
 
 
