@@ -7,6 +7,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
+import math
 import os
 import sys
 from pathlib import Path
@@ -19,6 +20,17 @@ from .errors import MarginspecError, RuleFileError, RuleFileErrors, UsageError
 from .snapshot import read_snapshot_file
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INVALID, EXIT_INTERNAL = 0, 1, 2, 3, 4
+
+
+def finite_json(obj: Any) -> Any:
+    """Infinite numbers as the strings "Infinity"/"-Infinity", as in the result's own JSON (strict JSON has no inf)."""
+    if isinstance(obj, float) and math.isinf(obj):
+        return "Infinity" if obj > 0 else "-Infinity"
+    if isinstance(obj, dict):
+        return {k: finite_json(v) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [finite_json(v) for v in obj]
+    return obj
 
 
 def _catalog(args: argparse.Namespace, extra: list[Path] | None = None) -> Catalog:
@@ -67,7 +79,8 @@ def cmd_show(args: argparse.Namespace) -> int:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
-    from .report import explain, summary
+    from .explain import explain_tree, render
+    from .report import summary
 
     data = read_snapshot_file(Path(args.snapshot))
     at = parse_date(args.at, "--at") if args.at else snapshot_date(data)
@@ -80,13 +93,18 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     if args.json:
         payload = json.loads(result.to_json())
         if args.explain:
-            payload["explain"] = explain(rs, result, snap, args.explain)
-        print(json.dumps(payload, indent=2))
+            payload["explain"] = explain_tree(rs, result, snap, args.explain)
+        print(json.dumps(finite_json(payload), indent=2))
     elif args.explain:
-        print(explain(rs, result, snap, args.explain))
+        print("\n".join(render(explain_tree(rs, result, snap, args.explain))))
     else:
         print(summary(rs, result, args.snapshot))
     return EXIT_OK
+
+
+def cmd_explain(args: argparse.Namespace) -> int:
+    args.explain = args.name
+    return cmd_evaluate(args)
 
 
 def cmd_schema(args: argparse.Namespace) -> int:
@@ -136,6 +154,14 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--json", action="store_true", help="the full result as JSON (values, states, trace, receipt)")
     s.add_argument("--explain", metavar="NAME", help="the derivation of one quantity or threshold")
     s.set_defaults(func=cmd_evaluate)
+
+    s = sub.add_parser("explain", help="the derivation of one value: formulas, numbers and sources down to the inputs")
+    s.add_argument("ruleset", metavar="RULESET")
+    s.add_argument("snapshot", metavar="SNAPSHOT")
+    s.add_argument("name", metavar="NAME", help="a quantity or threshold")
+    s.add_argument("--at", metavar="DATE")
+    s.add_argument("--json", action="store_true", help="the result with the derivation tree under \"explain\"")
+    s.set_defaults(func=cmd_explain)
 
     s = sub.add_parser("check", help="validate rule files and run every case")
     s.add_argument("paths", nargs="*", metavar="PATH", help="rule files, case files or folders (default: every visible rule set)")

@@ -58,58 +58,6 @@ def summary(rs: RuleSet, result: Result, source: str) -> str:
     return "\n".join(out)
 
 
-def explain(rs: RuleSet, result: Result, snap: Snapshot, name: str) -> str:
-    """The derivation of one value down to the inputs: formula, sources and numbers at each step."""
-    seen: set[str] = set()
-    lines: list[str] = []
-
-    def input_value(n: str) -> Any:
-        inp = rs.inputs.get(n)
-        if inp is None:
-            return None
-        if inp.axis == ACCOUNT:
-            return snap.account.get(n)
-        return {k: r.get(n) for k, r in zip(snap.keys[inp.axis], snap.rows[inp.axis])}
-
-    def walk(n: str, depth: int) -> None:
-        pad = "  " * depth
-        if n in result.trace:
-            t = result.trace[n]
-            lines.append(f"{pad}{n} = {num(t.value)}" + (f" [{t.unit}]" if t.unit else "") + f"  ({t.kind} on {t.axis})")
-            if n in seen:
-                lines.append(f"{pad}  (derived above)")
-                return
-            seen.add(n)
-            lines.append(f"{pad}  formula: {t.formula}")
-            for c in t.sources:
-                quote = textwrap.shorten(c.quote, 160)
-                lines.append(f"{pad}  source: {c.title} <{c.url}>: \"{quote}\"")
-            for label, text in (("assumption", t.assumption), ("ambiguity", t.ambiguity)):
-                if text:
-                    lines.append(f"{pad}  {label}: {textwrap.shorten(text, 200)}")
-            for d in t.reads:
-                walk(d, depth + 1)
-        elif n in rs.inputs:
-            inp = rs.inputs[n]
-            lines.append(f"{pad}{n} = {num(input_value(n))}" + (f" [{inp.unit}]" if inp.unit else "") + f"  (input on {inp.axis})")
-        elif n in rs.parameters:
-            p = rs.parameters[n]
-            lines.append(f"{pad}{n} = {num(p.value if isinstance(p.value, float) else list(p.value))} [{p.unit}]  (parameter)")
-            for c in p.sources:
-                lines.append(f"{pad}  source: {rs.documents[c.ref].title}: \"{textwrap.shorten(c.quote, 160)}\"")
-        elif n in rs.tables:
-            t = rs.tables[n]
-            lines.append(f"{pad}{n}: tier table ({t.title or t.file or 'inline'}; keys: {', '.join(list(t.tiers)[:10])})")
-        elif n in rs.functions:
-            f = rs.functions[n]
-            lines.append(f"{pad}{n}({', '.join(f.params)}) = {f.formula}  (function)")
-        else:
-            lines.append(f"{pad}{n}")
-
-    walk(name, 0)
-    return "\n".join(lines)
-
-
 def show(rs: RuleSet) -> str:
     """A rule set's formulas, parameters, thresholds and sources, for reading in a terminal."""
     out = [f"{rs.ref}  {rs.title}", f"valid from {rs.version}" + (f" to {rs.valid_to}" if rs.valid_to else "") + (f"; extends {rs.extends}" if rs.extends else ""), ""]

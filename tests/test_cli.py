@@ -84,3 +84,14 @@ def test_schema_commands_print_json_schemas():
     snap = json.loads(run("--rules", str(DEMO_RULES), "schema", "snapshot", "demo/basic").stdout)
     assert "positions" in snap["properties"]
     assert run("schema", "snapshot").returncode == 2
+
+
+def test_explain_puts_the_numbers_into_each_formula_down_to_the_inputs():
+    text = run("--rules", str(DEMO_RULES), "explain", "demo/basic", str(DEMO_SNAPSHOT), "margin_ratio").stdout
+    assert "formula: if(mmr + liquidation_fees > 0, adjusted_equity / (mmr + liquidation_fees), inf)" in text
+    assert "= if(3454.117647 + 0 > 0, 13657000 / (3454.117647 + 0), inf)" in text
+    assert "BTC-USD-SWAP: if('inverse' == 'linear', abs(-200) * 100 * 8500, abs(-200) * 100 / 8500)" in text
+    tree = json.loads(run("--rules", str(DEMO_RULES), "explain", "demo/basic", str(DEMO_SNAPSHOT), "mmr", "--json").stdout)["explain"]
+    assert tree["name"] == "mmr" and tree["reads"][0]["name"] == "position_mm_usd"
+    leaves = {r["name"]: r for r in tree["reads"][0]["reads"]}
+    assert leaves["index_price"]["value"] == {"BTC": 70000, "USDT": 1}
