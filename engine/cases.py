@@ -30,6 +30,8 @@ class CaseOutcome:
     ruleset: str
     failures: list[str] = field(default_factory=list)
     checked: list[str] = field(default_factory=list)
+    version: str | None = None  # the rule-set version the case ran on (venue/mode@date)
+    rows: dict[str, int] = field(default_factory=dict)  # rows per axis in the case's snapshot
 
     @property
     def ok(self) -> bool:
@@ -110,7 +112,9 @@ def run_case(catalog: Catalog, case: Case, compiled: dict[str, Rules]) -> CaseOu
         spec = f"{case.ruleset}@{case.body['version']}" if "version" in case.body else case.ruleset
         rs = catalog.load(spec, None if "version" in case.body else snapshot_date(data))
         rules = compiled.setdefault(rs.ref, Rules(rs))
-        result = rules.evaluate(data, source=f"{case.file}:{case.name}")
+        snap = rules.snapshot(data, f"{case.file}:{case.name}")
+        result = rules.evaluate(snap)
+        out.version, out.rows = rs.ref, dict(snap.counts)
     except MarginspecError as exc:
         out.failures.append(str(exc))
         return out

@@ -12,6 +12,7 @@ from .api import Rules
 from .cases import CaseOutcome, case_files, load_cases, run_case
 from .catalog import RULE_FILE, Catalog
 from .compiler import compile_plan
+from .coverage import uncovered
 from .errors import MarginspecError, RuleFileError, RuleFileErrors, UsageError
 from .kernel import load_kernel
 
@@ -85,6 +86,13 @@ def run_check(args: argparse.Namespace, make_catalog: Callable[[argparse.Namespa
                 print(_indent(f, 10))
     passed = sum(1 for o in outcomes if o.ok)
     print(f"\n{loaded} rule file(s) loaded, {invalid} invalid; {passed} case(s) passed, {failed} failed")
+    if args.coverage:
+        missing, total = uncovered(compiled, outcomes)
+        print(f"coverage: {total - len(missing)} of {total} quantities and thresholds are exercised by a passing case")
+        for e in missing:
+            print(f"      not exercised: {e.file}:{e.line}: {e.section}.{e.name}")
+        if missing and not (invalid or failed):
+            return 1
     if chosen is not None and loaded + invalid + len(outcomes) == 0:
         raise UsageError("nothing to check in the given paths")
     return 3 if invalid else (1 if failed else 0)

@@ -165,6 +165,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("check", help="validate rule files and run every case")
     s.add_argument("paths", nargs="*", metavar="PATH", help="rule files, case files or folders (default: every visible rule set)")
+    s.add_argument("--coverage", action="store_true", help="also list quantities and thresholds no case exercises (exit 1 if any)")
     s.set_defaults(func=cmd_check)
 
     s = sub.add_parser("schema", help="print a JSON Schema")

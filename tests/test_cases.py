@@ -24,3 +24,17 @@ def test_case(case):
     outcome = run_case(CATALOG, case, COMPILED)
     assert outcome.ok, "\n".join(outcome.failures)
     assert outcome.checked, "a case must check at least one value"
+
+
+def test_every_bundled_quantity_and_threshold_is_exercised_by_a_case():
+    from marginspec.coverage import uncovered
+
+    compiled: dict[str, Rules] = {}
+    outcomes = [run_case(CATALOG, case, compiled) for case in CASES if not case.ruleset.startswith("demo/")]
+    bundled = {ref: r for ref, r in compiled.items() if not ref.startswith("demo/")}
+    for rid, versions in CATALOG.files.items():  # versions no case runs on still count: their own entries need cases
+        for v in versions:
+            if not rid.startswith("demo/"):
+                bundled.setdefault(f"{rid}@{v.valid_from}", Rules(CATALOG.load(f"{rid}@{v.valid_from}")))
+    missing, total = uncovered(bundled, outcomes)
+    assert not missing, "\n".join(f"{e.file}:{e.line}: {e.section}.{e.name}" for e in missing)

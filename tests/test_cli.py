@@ -95,3 +95,14 @@ def test_explain_puts_the_numbers_into_each_formula_down_to_the_inputs():
     assert tree["name"] == "mmr" and tree["reads"][0]["name"] == "position_mm_usd"
     leaves = {r["name"]: r for r in tree["reads"][0]["reads"]}
     assert leaves["index_price"]["value"] == {"BTC": 70000, "USDT": 1}
+
+
+def test_check_coverage_lists_what_no_case_exercises(make_rules):
+    root = make_rules(quantities={"q": quantity("sum(balance * price)"), "unused": quantity("sum(balance * price) * 2")})
+    (root / "t" / "m" / "x.cases.yaml").write_text(
+        "schema: marginspec/cases/v1\nruleset: t/m\ncases:\n  right:\n    description: d\n    worked_by_hand: 2 x 3\n"
+        "    snapshot: {as_of: '2025-03-01', currencies: [{currency: A, balance: 2, price: 3}]}\n    expect: {q: 6}\n")
+    proc = run("check", "--coverage", str(root))
+    assert proc.returncode == 1
+    assert "coverage: 1 of 2 quantities and thresholds" in proc.stdout
+    assert re.search(r"not exercised: rules/t/m/2025-01-01.yaml:\d+: quantities.unused", proc.stdout)
