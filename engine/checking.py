@@ -19,7 +19,7 @@ from .kernel import load_kernel
 CASES = re.compile(r".*\.cases\.yaml$")
 
 
-def _roots_and_selection(paths: list[Path]) -> tuple[list[Path], set[Path] | None]:
+def roots_and_selection(paths: list[Path]) -> tuple[list[Path], set[Path] | None]:
     """Extra rule roots implied by the paths, and the rule/case files they select (None: everything)."""
     if not paths:
         return [], None
@@ -39,7 +39,7 @@ def _roots_and_selection(paths: list[Path]) -> tuple[list[Path], set[Path] | Non
 
 
 def run_check(args: argparse.Namespace, make_catalog: Callable[[argparse.Namespace, list[Path]], Catalog]) -> int:
-    roots, chosen = _roots_and_selection([Path(p) for p in args.paths])
+    roots, chosen = roots_and_selection([Path(p) for p in args.paths])
     catalog = make_catalog(args, [r for r in roots if r != Path(__file__).resolve().parent])
     invalid = failed = 0
     loaded = 0

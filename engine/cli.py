@@ -107,6 +107,36 @@ def cmd_explain(args: argparse.Namespace) -> int:
     return cmd_evaluate(args)
 
 
+def cmd_diff(args: argparse.Namespace) -> int:
+    from .cases import case_files, load_cases
+    from .checking import roots_and_selection
+    from .diff import render, semantic_diff
+
+    paths = [Path(x) for x in (args.a, args.b) if Path(x).is_file()]
+    roots, _ = roots_and_selection(paths)
+    catalog = _catalog(args, roots)
+    sides = []
+    for spec in (args.a, args.b):
+        p = Path(spec)
+        if p.is_file():
+            entry = next((e for v in catalog.files.values() for e in v if e.path.resolve() == p.resolve()), None)
+            if entry is None:
+                raise UsageError(f"{spec}: not a rule file laid out as <venue>/<mode>/YYYY-MM-DD.yaml")
+            sides.append(catalog.load_file(entry))
+        else:
+            sides.append(catalog.load(spec, parse_date(args.at, "--at") if args.at else None))
+    ids = {rs.id for rs in sides}
+    cases = [c for path, display, ex in case_files(catalog) if f"{path.parent.parent.name}/{path.parent.name}" in ids
+             for c in load_cases(path, display, ex)]
+    d = semantic_diff(sides[0], sides[1], cases)
+    if args.json:
+        print(json.dumps(finite_json({"a": d.a, "b": d.b, "equivalent": d.equivalent, "changes": [vars(c) for c in d.changes],
+                                      "cases": [vars(i) for i in d.impacts], "case_errors": d.case_errors}), indent=2))
+    else:
+        print(render(d))
+    return EXIT_OK if d.equivalent else EXIT_FAILED
+
+
 def cmd_schema(args: argparse.Namespace) -> int:
     from .schema_check import schema
 
@@ -162,6 +192,13 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--at", metavar="DATE")
     s.add_argument("--json", action="store_true", help="the result with the derivation tree under \"explain\"")
     s.set_defaults(func=cmd_explain)
+
+    s = sub.add_parser("diff", help="what changed between two versions, with equivalence verdicts and case impacts (exit 1 if they differ)")
+    s.add_argument("a", metavar="A", help="venue/mode@YYYY-MM-DD or a rule file")
+    s.add_argument("b", metavar="B", help="venue/mode@YYYY-MM-DD or a rule file")
+    s.add_argument("--at", metavar="DATE", help="for an unpinned venue/mode: the version in force on DATE")
+    s.add_argument("--json", action="store_true")
+    s.set_defaults(func=cmd_diff)
 
     s = sub.add_parser("check", help="validate rule files and run every case")
     s.add_argument("paths", nargs="*", metavar="PATH", help="rule files, case files or folders (default: every visible rule set)")
