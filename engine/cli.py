@@ -17,6 +17,7 @@ from . import __version__
 from .api import Rules, snapshot_date
 from .catalog import RULES_ENV, Catalog, parse_date
 from .errors import MarginspecError, RuleFileError, RuleFileErrors, UsageError
+from .plan import ACCOUNT
 from .snapshot import read_snapshot_file
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INVALID, EXIT_INTERNAL = 0, 1, 2, 3, 4
@@ -137,6 +138,46 @@ def cmd_diff(args: argparse.Namespace) -> int:
     return EXIT_OK if d.equivalent else EXIT_FAILED
 
 
+def cmd_solve(args: argparse.Namespace) -> int:
+    from .report import num
+    from .solve import sensitivity, solve
+
+    data = read_snapshot_file(Path(args.snapshot))
+    at = parse_date(args.at, "--at") if args.at else snapshot_date(data)
+    rules = Rules(_load(args, args.ruleset, at))
+    out: dict[str, Any] = {}
+    if args.target:
+        name, sep, value = args.target.partition("=")
+        try:
+            target_value = float(value)
+        except ValueError:
+            raise UsageError(f"--target {args.target!r}: expected NAME=NUMBER, e.g. margin_ratio=1") from None
+        sol = solve(rules, data, name, target_value, args.vary)
+        out["solve"] = vars(sol)
+        if not args.json:
+            if sol.root is None:
+                print(f"{sol.target} does not reach {num(sol.value)} for any value of {sol.vary} tried ({sol.note})")
+            else:
+                print(f"{sol.target} = {num(sol.value)} when {sol.vary} = {num(sol.root)}  (now {num(sol.base)}; {sol.method})")
+                if sol.exact:
+                    print(f"  exact: {sol.exact}")
+                if sol.note:
+                    print(f"  {sol.note}")
+    if args.sensitivity:
+        names = [args.target.partition("=")[0]] if args.target else [n for n, v in rules.kernel.plan.outputs.items()
+                                                                      if v.shape.rows in (None, ACCOUNT) and v.kind == "number" and not v.shape.grid]
+        out["sensitivity"] = sensitivity(rules, data, names, args.vary)
+        if not args.json:
+            print(f"sensitivity to {args.vary[0]} at its value in the snapshot:")
+            for n, d in out["sensitivity"].items():
+                print(f"  d {n} / d {args.vary[0]} = {num(d)}")
+    if not (args.target or args.sensitivity):
+        raise UsageError("give --target NAME=VALUE, --sensitivity, or both")
+    if args.json:
+        print(json.dumps(finite_json(out), indent=2))
+    return EXIT_OK
+
+
 def cmd_schema(args: argparse.Namespace) -> int:
     from .schema_check import schema
 
@@ -199,6 +240,17 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--at", metavar="DATE", help="for an unpinned venue/mode: the version in force on DATE")
     s.add_argument("--json", action="store_true")
     s.set_defaults(func=cmd_diff)
+
+    s = sub.add_parser("solve", help="the input value at which a quantity reaches a target (e.g. a liquidation price); sensitivities")
+    s.add_argument("ruleset", metavar="RULESET")
+    s.add_argument("snapshot", metavar="SNAPSHOT")
+    s.add_argument("--target", metavar="NAME=VALUE", help="e.g. margin_ratio=1; NAME may be name[row key]")
+    s.add_argument("--vary", metavar="INPUT", action="append", required=True,
+                   help="input cell to vary, e.g. usd_price[BTC]; repeat to move several cells by the same factor (the answer is the first)")
+    s.add_argument("--sensitivity", action="store_true", help="d(quantity)/d(input) at the snapshot's values, from the exact expressions")
+    s.add_argument("--at", metavar="DATE")
+    s.add_argument("--json", action="store_true")
+    s.set_defaults(func=cmd_solve)
 
     s = sub.add_parser("check", help="validate rule files and run every case")
     s.add_argument("paths", nargs="*", metavar="PATH", help="rule files, case files or folders (default: every visible rule set)")

@@ -106,3 +106,14 @@ def test_check_coverage_lists_what_no_case_exercises(make_rules):
     assert proc.returncode == 1
     assert "coverage: 1 of 2 quantities and thresholds" in proc.stdout
     assert re.search(r"not exercised: rules/t/m/2025-01-01.yaml:\d+: quantities.unused", proc.stdout)
+
+
+def test_solve_prints_the_value_and_the_exact_root():
+    proc = run("--rules", str(DEMO_RULES), "solve", "demo/basic", str(DEMO_SNAPSHOT), "--target", "adjusted_equity=10000000",
+               "--vary", "index_price[BTC]", "--sensitivity", "--json")
+    out = json.loads(proc.stdout)
+    # 5M at 1 + (x*200 - 5M) * 0.97 = 10M - 7000 (the USDT row)  ->  x = (5M + (10M - 7000 - 5M) / 0.97) / 200
+    assert out["solve"]["root"] == pytest.approx((5e6 + (1e7 - 7000 - 5e6) / 0.97) / 200, rel=1e-12)
+    assert out["solve"]["method"] == "symbolic"
+    assert out["sensitivity"]["adjusted_equity"] == pytest.approx(190.0)
+    assert run("--rules", str(DEMO_RULES), "solve", "demo/basic", str(DEMO_SNAPSHOT), "--vary", "nope[BTC]", "--sensitivity").returncode == 2
