@@ -112,8 +112,8 @@ def test_solve_prints_the_value_and_the_exact_root():
     proc = run("--rules", str(DEMO_RULES), "solve", "demo/basic", str(DEMO_SNAPSHOT), "--target", "adjusted_equity=10000000",
                "--vary", "index_price[BTC]", "--sensitivity", "--json")
     out = json.loads(proc.stdout)
-    # 5M at 1 + (x*200 - 5M) * 0.97 = 10M - 7000 (the USDT row)  ->  x = (5M + (10M - 7000 - 5M) / 0.97) / 200
-    assert out["solve"]["root"] == pytest.approx((5e6 + (1e7 - 7000 - 5e6) / 0.97) / 200, rel=1e-12)
+    # BTC slices 5M at 1, 5M at 0.97, the rest at 0.95, plus 7000 from the USDT row: 9.85M + (200x - 10M) * 0.95 = 10M - 7000
+    assert out["solve"]["root"] == pytest.approx((10e6 + (1e7 - 7000 - 9.85e6) / 0.95) / 200, rel=1e-12)
     assert out["solve"]["method"] == "symbolic"
     assert out["sensitivity"]["adjusted_equity"] == pytest.approx(190.0)
     assert run("--rules", str(DEMO_RULES), "solve", "demo/basic", str(DEMO_SNAPSHOT), "--vary", "nope[BTC]", "--sensitivity").returncode == 2
