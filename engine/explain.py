@@ -158,6 +158,8 @@ def render(tree: dict[str, Any], depth: int = 0) -> list[str]:
         return lines + [f"{pad}  (derived above)"]
     if tree["kind"] in ("quantity", "threshold"):
         lines.append(f"{pad}  formula: {tree['formula']}")
+        if " x " in (tree.get("axis") or "") and isinstance(tree.get("value"), dict):  # one line per row, the grid in full
+            lines += [f"{pad}    {k}: {', '.join(num(x) for x in v)}" for k, v in tree["value"].items()]
         sub = tree.get("substituted")
         if isinstance(sub, str) and sub != tree["formula"]:
             lines.append(f"{pad}        = {sub}")

@@ -46,16 +46,31 @@ def summary(rs: RuleSet, result: Result, source: str) -> str:
     if ACCOUNT in result.states:
         st = result.states[ACCOUNT]
         out.append(f"state: {st['state']}" + (f" (triggered: {', '.join(st['triggered'])})" if st["triggered"] else ""))
-    axes = dict.fromkeys(rs.quantities[n].axis for n in shown if rs.quantities[n].axis != ACCOUNT)
+    axes = dict.fromkeys(rs.quantities[n].axis for n in shown if rs.quantities[n].axis != ACCOUNT and " x " not in rs.quantities[n].axis)
     for axis in axes:
         names = [n for n in shown if rs.quantities[n].axis == axis]
-        rows_axis = axis.split(" x ")[0]
-        keys = list(result.values.get(rows_axis, {}))
-        states = result.states.get(rows_axis, {})
-        head = [rows_axis] + [f"{n} [{rs.quantities[n].unit}]" for n in names] + (["state"] if states else [])
+        keys = list(result.values.get(axis, {}))
+        states = result.states.get(axis, {})
+        head = [axis] + [f"{n} [{rs.quantities[n].unit}]" for n in names] + (["state"] if states else [])
         body = [[k] + [num(result.value(n, k)) for n in names] + ([states[k]["state"]] if states else []) for k in keys]
-        out += ["", *(_table(head, body) if body else [f"{rows_axis}: no rows"])]
+        out += ["", *(_table(head, body) if body else [f"{axis}: no rows"])]
+    for n in shown:
+        if " x " in rs.quantities[n].axis:
+            out += ["", *grid_table(result, n, rs.quantities[n].unit)]
     return "\n".join(out)
+
+
+def grid_table(result: Result, name: str, unit: str | None) -> list[str]:
+    """A quantity on rows x grid as a table: one line per grid point (its columns), one column per row."""
+    rows_axis, grid = result.trace[name].axis.split(" x ")
+    columns = result.grids.get(grid, {})
+    values = result.value(name)
+    keys = list(values) if isinstance(values, dict) else []
+    size = len(next(iter(columns.values()))) if columns else 0
+    head = list(columns) + [f"{k}" for k in keys]
+    body = [[num(columns[c][i]) for c in columns] + [num(values[k][i]) for k in keys] for i in range(size)]
+    title = f"{name} [{unit}] on {rows_axis} x {grid}"
+    return [title, *(_table(head, body) if keys else [f"{rows_axis}: no rows"])]
 
 
 def show(rs: RuleSet) -> str:
