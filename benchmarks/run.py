@@ -14,7 +14,6 @@ The baselines compute every quantity of the rule set, and are checked to agree w
 from __future__ import annotations
 
 import argparse
-import math
 import os
 import statistics
 import subprocess

@@ -14,7 +14,8 @@ import sympy
 
 from . import model, units
 from .errors import RuleFileError, RuleFileErrors
-from .formula import FormulaParser, FunctionBinding, Refused, TableBinding, Term, broadcast
+from .formula import FormulaParser
+from .terms import FunctionBinding, Refused, TableBinding, Term, broadcast
 from .plan import (
     ACCOUNT, Aggregate, Elementwise, Gather, GridAxis, IndexVar, InputCol, Lookup, Plan, RowAxis, Shape, Step,
     TierTable, Var,
@@ -205,7 +206,7 @@ class Compiler:
             self.declare(col, term, "axes", grid.name)
         for name, p in self.rs.parameters.items():
             if isinstance(p.value, tuple):
-                self.declare(name, f"a list parameter; use it as a grid column", "parameters")
+                self.declare(name, "a list parameter; use it as a grid column", "parameters")
             else:
                 self.declare(name, Term("number", Shape(None), exact(p.value), unit=self.unit_of(p.unit, "parameters", name)), "parameters")
 

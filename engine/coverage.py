@@ -25,7 +25,7 @@ class Entry:
     line: int | None
 
 
-def _exercised(rules: Rules, outcome: CaseOutcome) -> set[str]:
+def exercised(rules: Rules, outcome: CaseOutcome) -> set[str]:
     plan = rules.kernel.plan
     todo = []
     for target in outcome.checked:
@@ -54,7 +54,7 @@ def uncovered(compiled: dict[str, Rules], outcomes: list[CaseOutcome]) -> tuple[
     for o in outcomes:
         if o.version in compiled and o.ok:
             rs = compiled[o.version].ruleset
-            for name in _exercised(compiled[o.version], o):
+            for name in exercised(compiled[o.version], o):
                 section = "quantities" if name in rs.quantities else "thresholds"
                 covered.add((rs.origin(section, name).doc.file, name))
     entries: set[Entry] = set()

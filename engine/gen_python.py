@@ -146,7 +146,7 @@ class PythonGenerator:
             cmp = "<" if step.op == "min" else ">"
             points = f"[s for s in range(len({src})) if {mask}[s]]" if mask else f"range(len({src}))"
             fill = number_code(step.default) if step.default is not None else "math.nan"
-            self.emit(f"_best = None")
+            self.emit("_best = None")
             self.emit(f"for s in {points}:")
             self.emit(f"    if _best is None or {src}[s] {cmp} {src}[_best]: _best = s")
             self.emit(f"{target} = {fill} if _best is None else {take}[_best]")

@@ -10,7 +10,6 @@ from typing import Any
 from .plan import ACCOUNT
 from .result import Result
 from .ruleset import RuleSet
-from .snapshot import Snapshot
 
 
 def num(v: Any) -> str:

@@ -41,13 +41,13 @@ def _keys_for(plan: Plan, axis: str, field: str) -> list[str]:
 def snapshots(draw: st.DrawFn, plan: Plan, rs: RuleSet, max_rows: int = 3) -> dict[str, Any]:
     data: dict[str, Any] = {"as_of": "2030-01-01"}
     keys: dict[str, list[str]] = {}
-    has_refs = {i.axis for i in rs.inputs.values() if i.type == "ref"}
+    has_refs = {i.axis for i in rs.inputs.values() if i.type == "ref" and not i.from_}
     axes = sorted(plan.row_axes.values(), key=lambda a: a.name in has_refs)  # referenced rows first
     for axis in axes:
         if not axis.collection:
             continue
         pool = _keys_for(plan, axis.name, axis.key or "")
-        refs = [n for n, i in rs.inputs.items() if i.axis == axis.name and i.type == "ref"]
+        refs = [n for n, i in rs.inputs.items() if i.axis == axis.name and i.type == "ref" and not i.from_]
         if any(not keys.get(rs.inputs[r].to or "") for r in refs):
             keys[axis.name] = []
             data[axis.collection] = []
@@ -58,7 +58,7 @@ def snapshots(draw: st.DrawFn, plan: Plan, rs: RuleSet, max_rows: int = 3) -> di
         for key in chosen:
             row: dict[str, Any] = {axis.key: key}
             for name, inp in rs.inputs.items():
-                if inp.axis != axis.name:
+                if inp.axis != axis.name or inp.from_:  # a ref taken from another field is not in the snapshot
                     continue
                 if inp.type == "ref":
                     row[name] = draw(st.sampled_from(keys[inp.to or ""]))
