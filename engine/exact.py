@@ -13,7 +13,7 @@ from typing import Any
 
 import sympy
 
-from .compiler import exact as exact_number
+from .lowering import exact as exact_number
 from .plan import ACCOUNT, Aggregate, Elementwise, Gather, Lookup, Plan, Shape
 from .snapshot import Snapshot
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from .compiler import step_reads
+from .lowering import step_reads
 from .gen_numpy import number_code
 from .plan import ACCOUNT, Aggregate, Elementwise, Gather, Lookup, Plan, Step
 from .printers import PythonCode, with_shared_subexpressions

@@ -24,7 +24,7 @@ import sympy
 
 from .api import Rules
 from .compiler import compile_plan
-from .compiler import exact as exact_number
+from .lowering import exact as exact_number
 from .errors import EvaluationError, SnapshotError, UsageError
 from .evaluate import evaluate_snapshot
 from .exact import evaluate_exact
