@@ -95,7 +95,7 @@ class BuiltinCalls:
         value = {
             "abs": sympy.Abs, "sqrt": sympy.sqrt, "exp": sympy.exp, "log": sympy.log, "erf": sympy.erf,
             "floor": sympy.floor, "ceil": sympy.ceiling,
-            "ncdf": lambda v: (1 + sympy.erf(v / sympy.sqrt(2))) / 2,
+            "ncdf": lambda v: sympy.erfc(-v / sympy.sqrt(2)) / 2,  # erfc keeps the far left tail (1 + erf underflows to 0)
         }[name](x)
         if name in ("exp", "log", "erf", "ncdf"):
             try:

@@ -105,6 +105,10 @@ class ExactEvaluator:
                     kept = [x if m is sympy.true else sympy.Piecewise((x, m), (fill, True)) for x, m in items if m is not sympy.false]
                 if not kept:
                     return exact_number(step.default) if step.default is not None else (sympy.oo if step.op == "min" else -sympy.oo)
+                if not any(x.free_symbols for x in kept):
+                    # numbers: pick the extreme at 30 digits (sympy's Min compares pairwise and gives up on near-equal values)
+                    sign = 1 if step.op == "min" else -1
+                    return min(kept, key=lambda x: sign * float(sympy.N(x, 30)))
                 return (sympy.Min if step.op == "min" else sympy.Max)(*kept)
             if step.default is not None and not any(m is not sympy.false for _, m in items):
                 return exact_number(step.default)

@@ -138,6 +138,9 @@ class Explainer:
         if name in rs.functions:
             f = rs.functions[name]
             return {"name": name, "kind": "function", "params": list(f.params), "formula": f.formula}
+        for grid, columns in self.result.grids.items():
+            if name in columns:
+                return {"name": name, "kind": "grid column", "axis": grid, "value": columns[name]}
         return {"name": name, "kind": "key", "axis": self.axis_of(name)}
 
 

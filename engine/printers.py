@@ -63,6 +63,9 @@ class NumpyCode(_Named, NumPyPrinter):
     def _print_erf(self, expr: sympy.erf) -> str:
         return f"scipy.special.erf({self._print(expr.args[0])})"
 
+    def _print_erfc(self, expr: sympy.erfc) -> str:
+        return f"scipy.special.erfc({self._print(expr.args[0])})"
+
     def _print_BooleanTrue(self, expr: Any) -> str:
         return "True"
 
@@ -112,4 +115,4 @@ def with_shared_subexpressions(expr: sympy.Basic, prefix: str) -> tuple[list[tup
 
 
 def uses_erf(expr: sympy.Basic) -> bool:
-    return expr.has(sympy.erf)
+    return expr.has(sympy.erf) or expr.has(sympy.erfc)

@@ -19,7 +19,7 @@ def num(v: Any) -> str:
     if isinstance(v, (int, float)):
         if math.isinf(v):
             return "inf" if v > 0 else "-inf"
-        return format(v, ",.10g")
+        return format(v + 0.0, ",.10g")  # + 0.0 turns -0.0 into 0
     if isinstance(v, list):
         return "[" + ", ".join(num(x) for x in v[:8]) + (", ..." if len(v) > 8 else "") + "]"
     if isinstance(v, dict):
