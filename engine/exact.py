@@ -1,11 +1,11 @@
 """The exact path: interpret a plan with sympy numbers, row by row.
 
 Numbers from the snapshot become the exact decimals they were written as,
-so the result is exact rational arithmetic (erf, exp and log stay symbolic
-until printed). It is slow and exists for checking the compiled kernels and
-for algebra on one account: any input cell may be replaced by a symbol, and
-every quantity then comes out as an expression in it (tier reads become
-Piecewise over the tiers)."""
+so + - * / are exact rational arithmetic; a value that is not rational (exp,
+log, sqrt, erf of a number) is carried as a 40-digit float. It is slow and
+exists for checking the compiled kernels and for algebra on one account: any
+input cell may be replaced by a symbol, and every quantity then comes out as
+an expression in it (tier reads become Piecewise over the tiers)."""
 
 from __future__ import annotations
 
@@ -18,6 +18,8 @@ from .plan import ACCOUNT, Aggregate, Elementwise, Gather, Lookup, Plan, Shape
 from .snapshot import Snapshot
 
 Cell = tuple[str, int]  # (input name, row); row 0 on the account
+DIGITS = 40
+MAX_WORKING_DIGITS = 2000
 
 
 def _rows(plan: Plan, snap: Snapshot, shape: Shape) -> int | None:
@@ -76,7 +78,14 @@ class ExactEvaluator:
         syms = list(step.expr.free_symbols)
 
         def at(i: int | None, s: int | None) -> Any:
-            return step.expr.xreplace({sym: self.cell(sym.name, i, s) for sym in syms})
+            value = step.expr.xreplace({sym: self.cell(sym.name, i, s) for sym in syms})
+            if isinstance(value, sympy.Expr) and not value.is_Rational and not value.free_symbols and value.is_finite:
+                # keep transcendental values as numbers, not growing trees; the generous working precision
+                # lets evalf resolve cancellations (S N(d1) - K N(d2) far out of the money is ~1e-500)
+                number = value.evalf(DIGITS, maxn=MAX_WORKING_DIGITS)
+                # a result evalf cannot tell from 0 even at MAX_WORKING_DIGITS ("0.e-2789") is 0
+                return sympy.S.Zero if isinstance(number, sympy.Float) and number._prec < 4 else number
+            return value
 
         return self.for_each(step.out.shape, at)
 
@@ -200,4 +209,4 @@ def as_float(value: Any) -> Any:
         return bool(value)
     if value in (sympy.zoo, sympy.nan):
         return float("nan")
-    return float(sympy.N(value, 30))
+    return float(sympy.N(value, 30, maxn=MAX_WORKING_DIGITS))

@@ -157,7 +157,7 @@ def test_hostile_formulas_fail_to_load_and_run_nothing(make_rules, tmp_path, pay
     root = make_rules(quantities={"q": quantity(formula)})
     env = dict(os.environ, MARGINSPEC_CACHE_DIR=str(tmp_path / "cache"))
     proc = subprocess.run(
-        [sys.executable, "-m", "marginspec.cli", "--rules", str(root), "check"],
+        [sys.executable, "-m", "marginspec.cli", "--rules", str(root), "check", str(root)],
         capture_output=True, text=True, timeout=120, env=env,
     )
     assert proc.returncode == 3, proc.stdout + proc.stderr
