@@ -143,7 +143,8 @@ def _flat(v):
 
 
 @pytest.mark.parametrize("spec", [r for r in RULESETS if r.split("@")[0] in COLLATERAL])
-@settings(max_examples=60, deadline=None)
+# about two random accounts in three are insolvent (ratio < 0) and filtered out; hypothesis still runs 60 solvent ones
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.filter_too_much])
 @given(data=st.data(), extra=st.integers(0, 10**9).map(lambda x: x / 1000))
 def test_more_collateral_never_lowers_the_margin_ratio(spec, data, extra):
     """For a solvent account (ratio >= 0): with a negative balance the ratio's numerator is negative and
