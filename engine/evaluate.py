@@ -126,15 +126,14 @@ def evaluate_batch(kernel: Kernel, batch: Batch, block: int = BLOCK_ACCOUNTS, ch
         for c, n, sl in batch.blocks(plan, block):
             got = kernel.batch(c, n, kernel.numpy_tables)
             for name, var in plan.outputs.items():
-                out[name][sl[var.shape.rows or ACCOUNT]] = got[name]
-    if check:
-        for name, var in plan.outputs.items():
-            if var.kind == "bool":
-                continue
-            bad = np.isnan(out[name])
-            if bad.any():
-                row = int(np.argwhere(bad)[0][0])
-                raise EvaluationError(f"{name} has no defined value for {batch.describe(var.shape.rows or ACCOUNT, row)} (0/0, inf - inf or similar); see README, 'Numbers'")
+                rows = sl[var.shape.rows or ACCOUNT]
+                out[name][rows] = got[name]
+                if check and var.kind != "bool":  # checked per block, while the block is in cache
+                    bad = np.isnan(out[name][rows])
+                    if bad.any():
+                        row = rows.start + int(np.argwhere(bad)[0][0])
+                        raise EvaluationError(f"{name} has no defined value for {batch.describe(var.shape.rows or ACCOUNT, row)} "
+                                              "(0/0, inf - inf or similar); see README, 'Numbers'")
     return out
 
 

@@ -13,6 +13,7 @@ from .plan import Aggregate, Elementwise, Gather, Lookup, Plan, Shape
 from .printers import NumpyCode, uses_erf
 
 MAX_SHARED_OPS = 5000  # above this, CSE one formula at a time (sympy's CSE grows fast on huge inputs)
+MIN_MASKED_OPS = 40  # `if(row condition, value, constant)` with a value this costly is computed on its rows only
 
 
 def number_code(x: float) -> str:
@@ -38,6 +39,8 @@ class NumpyGenerator:
         self.temps: dict[str, sympy.Basic] = {}
         self.reduced: dict[str, sympy.Basic] = {}
         self.emitted: set[str] = set()
+        self.extremes: dict[tuple[str, str], str] = {}  # (reduced code, min/max) -> name of its arg-extreme
+        self.masked: dict[str, tuple[sympy.Basic, sympy.Basic, sympy.Basic]] = {}
 
     def emit(self, text: str) -> None:
         self.lines.append("    " + text)
@@ -62,12 +65,45 @@ class NumpyGenerator:
         grid_ok = shape.grid is None or any(self.plan.vars[s.name].shape.grid == shape.grid for s in expr.free_symbols)
         return rows_ok and grid_ok
 
+    def masked_branch(self, step: Elementwise) -> tuple[sympy.Basic, sympy.Basic, sympy.Basic] | None:
+        """(condition, value, constant) of a formula `if(condition, value, constant)` whose condition reads
+        only row inputs and whose value is costly, e.g. an option revaluation that only option rows need:
+        numpy.where would compute the value on every row and grid point and throw most of it away."""
+        expr, shape = step.expr, step.out.shape
+        if not (isinstance(expr, sympy.Piecewise) and len(expr.args) == 2 and shape.rows and step.out.kind == "number"):
+            return None
+        (value, condition), (constant, otherwise) = expr.args
+        if otherwise is not sympy.true or not constant.is_number or not condition.free_symbols:
+            return None
+        if any(self.plan.vars[s.name].shape != Shape(shape.rows, None) for s in condition.free_symbols):
+            return None
+        return (condition, value, constant) if sympy.count_ops(value) >= MIN_MASKED_OPS else None
+
+    def masked_elementwise(self, step: Elementwise, condition: sympy.Basic, value: sympy.Basic, constant: sympy.Basic) -> None:
+        """The value on the rows where the condition holds (with its own CSE), the constant elsewhere."""
+        out, shape = step.out.name, step.out.shape
+        rows = f"_rows_{out}"
+        self.emit(f"{rows} = numpy.flatnonzero({NumpyCode({s.name: f'v_{s.name}' for s in condition.free_symbols}).doprint(condition)})")
+        temps, (reduced,) = sympy.cse([value], symbols=sympy.numbered_symbols(f"_m_{out}_"))
+        names: dict[str, str] = {}
+        for sym in value.free_symbols:
+            var = self.plan.vars[sym.name]
+            code = f"v_{sym.name}"
+            if var.shape.rows is not None:
+                code += f"[{rows}]" + ("[:, None]" if shape.grid and var.shape.grid is None else "")
+            names[sym.name] = code
+        for temp, sub in temps:
+            names[temp.name] = temp.name
+            self.emit(f"{temp.name} = {NumpyCode(names).doprint(sub)}")
+        self.emit(f"v_{out} = numpy.full({_shape_code(shape, self.plan)}, {number_code(float(constant))})")
+        self.emit(f"v_{out}[{rows}] = {NumpyCode(names).doprint(reduced)}")
+
     def share_subexpressions(self) -> None:
         """sympy's CSE over all formulas of one shape at once, so that a comparison or a product used by
         several quantities is computed once; very large groups fall back to one pass per formula."""
         groups: dict[Shape, list[Elementwise]] = {}
         for step in self.plan.steps:
-            if isinstance(step, Elementwise):
+            if isinstance(step, Elementwise) and step.out.name not in self.masked:
                 groups.setdefault(step.out.shape, []).append(step)
         for g, steps in enumerate(groups.values()):
             batches = [steps] if sum(sympy.count_ops(s.expr) for s in steps) <= MAX_SHARED_OPS else [[s] for s in steps]
@@ -87,6 +123,10 @@ class NumpyGenerator:
 
     def elementwise(self, step: Elementwise) -> None:
         out, shape = step.out.name, step.out.shape
+        if out in self.masked:
+            self.erf = self.erf or uses_erf(step.expr)
+            self.masked_elementwise(step, *self.masked[out])
+            return
         reduced = self.reduced[out]
         self.emit_temps(reduced, shape)
         code = NumpyCode(self.operand_names(reduced, shape)).doprint(reduced)
@@ -109,8 +149,11 @@ class NumpyGenerator:
             fill = {"sum": "0.0", "min": "numpy.inf", "max": "-numpy.inf"}[step.op]
             src = f"numpy.where({mask}, v_{step.source}, {fill})" if step.mask else f"v_{step.source}"
             if step.take:  # the value of `take` at the grid point of the extreme (the first one on ties)
-                self.emit(f"_at_{out} = {src}.arg{step.op}(axis=1)")
-                self.emit(f"v_{out} = numpy.take_along_axis(v_{step.take}, _at_{out}[:, None], axis=1)[:, 0]")
+                at = self.extremes.get((src, step.op))
+                if at is None:  # several `take`s of one extreme share its search
+                    at = self.extremes[(src, step.op)] = f"_at_{out}"
+                    self.emit(f"{at} = {src}.arg{step.op}(axis=1)")
+                self.emit(f"v_{out} = numpy.take_along_axis(v_{step.take}, {at}[:, None], axis=1)[:, 0]")
             else:
                 self.emit(f"v_{out} = {src}.{step.op}(axis=1)")
             if step.default is not None and step.mask:
@@ -158,6 +201,7 @@ class NumpyGenerator:
         for grid in self.plan.grid_axes.values():
             for col, values in grid.columns.items():
                 self.emit(f"v_{col} = numpy.array({list(map(float, values))!r})")
+        self.masked = {s.out.name: m for s in self.plan.steps if isinstance(s, Elementwise) and (m := self.masked_branch(s))}
         self.share_subexpressions()
         for step in self.plan.steps:
             getattr(self, type(step).__name__.lower())(step)

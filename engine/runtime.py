@@ -93,7 +93,9 @@ def group_sum(index: np.ndarray, values: np.ndarray, n: int, mask: np.ndarray | 
         values = np.where(mask, values, 0.0)
     if values.ndim == 1:
         return np.bincount(index, weights=values, minlength=n)
-    return np.stack([np.bincount(index, weights=values[:, j], minlength=n) for j in range(values.shape[1])], axis=1)
+    g = values.shape[1]  # rows x grid: one bincount over (group, grid point) pairs, summed in row order as per column
+    cells = (index[:, None] * g + np.arange(g)).ravel()
+    return np.bincount(cells, weights=np.broadcast_to(values, (len(index), g)).ravel(), minlength=n * g).reshape(n, g)
 
 
 def group_count(index: np.ndarray, n: int, mask: np.ndarray | None, grid: int | None) -> np.ndarray:

@@ -3,6 +3,7 @@ three paths: the plain-Python kernel, the numpy kernel and the exact one."""
 
 from __future__ import annotations
 
+import inspect
 import math
 
 import numpy as np
@@ -236,6 +237,24 @@ def test_a_batch_gives_the_same_values_as_one_snapshot_at_a_time(make_rules):
     out = evaluate_batch(rules.kernel, cols)
     assert out["usd"].tolist() == [125.0, 9.0, 100.0]
     assert out["total"].tolist() == [134.0, 104.0]
+
+
+def test_a_costly_branch_on_a_row_condition_is_computed_on_its_rows_only(make_rules):
+    """The numpy kernel computes `if(row condition, value, constant)` with a costly value on the rows where the
+    condition holds: the other rows get the constant even where the value is undefined (log of a negative)."""
+    costly = " + ".join(f"log(x * {k}) / {k}" for k in range(1, 12))  # = log(x) sum(1 / k) + sum(log k / k)
+    root = make_rules(inputs={"x": {"axis": "position", "type": "number", "unit": "1", "description": "x", "default": 1}},
+                      quantities={"q": quantity(f"if(mode == 'cross', {costly}, 7)", axis="position", unit="1")})
+    rules = load(root)
+    cross = sum(1 / k for k in range(1, 12)) + sum(math.log(k) / k for k in range(1, 12))  # at x = e
+    snaps = [snap([{"currency": "USDT"}], [{"inst_id": "A", "settle": "USDT", "x": math.e, "mode": "cross"},
+                                           {"inst_id": "B", "settle": "USDT", "x": -2.0, "mode": "isolated"}]),
+             snap([{"currency": "USDT"}], [{"inst_id": "C", "settle": "USDT", "x": -1.0, "mode": "isolated"}])]
+    assert "_rows_q = numpy.flatnonzero" in inspect.getsource(rules.kernel.batch)
+    for values in all_paths(rules, snaps[0]):
+        assert values["q"] == pytest.approx([cross, 7], rel=1e-12)
+    out = evaluate_batch(rules.kernel, rules.batch(snaps))
+    assert out["q"].tolist() == pytest.approx([cross, 7, 7], rel=1e-12)
 
 
 def test_a_lookup_default_covers_keys_the_table_does_not_list(make_rules):
