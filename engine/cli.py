@@ -80,7 +80,6 @@ def cmd_show(args: argparse.Namespace) -> int:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
-    from .explain import explain_tree, render
     from .report import summary
 
     data = read_snapshot_file(Path(args.snapshot))
@@ -91,6 +90,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     result = rules.evaluate(snap, at)
     if args.explain and args.explain not in result.trace:
         raise UsageError(f"--explain: {args.explain!r} is not a quantity or threshold of {rs.ref} (see `marginspec show {rs.id}`)")
+    if args.explain:  # imported here: explain reads formulas with sympy, which a plain evaluation never loads
+        from .explain import explain_tree, render
     if args.json:
         payload = json.loads(result.to_json())
         if args.explain:

@@ -86,16 +86,17 @@ class NumpyGenerator:
         self.emit(f"{rows} = numpy.flatnonzero({NumpyCode({s.name: f'v_{s.name}' for s in condition.free_symbols}).doprint(condition)})")
         temps, (reduced,) = sympy.cse([value], symbols=sympy.numbered_symbols(f"_m_{out}_"))
         names: dict[str, str] = {}
-        for sym in value.free_symbols:
+        for sym in sorted(value.free_symbols, key=lambda x: x.name):  # each operand's rows, taken once
             var = self.plan.vars[sym.name]
-            code = f"v_{sym.name}"
+            names[sym.name] = f"v_{sym.name}"
             if var.shape.rows is not None:
-                code += f"[{rows}]" + ("[:, None]" if shape.grid and var.shape.grid is None else "")
-            names[sym.name] = code
+                names[sym.name] = f"_{rows}_{sym.name}"
+                self.emit(f"{names[sym.name]} = v_{sym.name}[{rows}]" + ("[:, None]" if shape.grid and var.shape.grid is None else ""))
         for temp, sub in temps:
             names[temp.name] = temp.name
             self.emit(f"{temp.name} = {NumpyCode(names).doprint(sub)}")
-        self.emit(f"v_{out} = numpy.full({_shape_code(shape, self.plan)}, {number_code(float(constant))})")
+        fill = "numpy.zeros(" if constant == 0 else "numpy.full("
+        self.emit(f"v_{out} = {fill}{_shape_code(shape, self.plan)}{'' if constant == 0 else ', ' + number_code(float(constant))})")
         self.emit(f"v_{out}[{rows}] = {NumpyCode(names).doprint(reduced)}")
 
     def share_subexpressions(self) -> None:

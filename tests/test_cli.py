@@ -117,3 +117,16 @@ def test_solve_prints_the_value_and_the_exact_root():
     assert out["solve"]["method"] == "symbolic"
     assert out["sensitivity"]["adjusted_equity"] == pytest.approx(190.0)
     assert run("--rules", str(DEMO_RULES), "solve", "demo/basic", str(DEMO_SNAPSHOT), "--vary", "nope[BTC]", "--sensitivity").returncode == 2
+
+
+def test_evaluating_a_cached_rule_set_does_not_import_sympy():
+    """Start-up time: a cached kernel is plain numpy; sympy (about half a second to import) is for compiling."""
+    run("--rules", str(DEMO_RULES), "evaluate", "demo/basic", str(DEMO_SNAPSHOT))  # fills the kernel cache
+    probe = ("import runpy, sys, io, contextlib\n"
+             f"sys.argv = ['marginspec', '--rules', {str(DEMO_RULES)!r}, 'evaluate', 'demo/basic', {str(DEMO_SNAPSHOT)!r}]\n"
+             "with contextlib.redirect_stdout(io.StringIO()):\n"
+             "    try: runpy.run_module('marginspec.cli', run_name='__main__')\n"
+             "    except SystemExit: pass\n"
+             "print('sympy' in sys.modules)")
+    proc = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, env=dict(os.environ), timeout=120)
+    assert proc.stdout.strip() == "False", proc.stdout + proc.stderr
