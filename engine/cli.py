@@ -279,7 +279,7 @@ def build_parser() -> argparse.ArgumentParser:
                        "mathematics (LaTeX in Markdown, MathML in HTML), the quoted documentation with URL and retrieval date, the unit, "
                        "assumptions and ambiguities, and the cases that exercise it with pass or fail. The HTML is one self-contained "
                        "file (no scripts, no network). Exit status is 0 even when a case fails: the report shows the failure "
-                       "(use `marginspec check` to gate on cases); 3 for an invalid rule file.")
+                       "(use `marginspec check` to fail on a case); 3 for an invalid rule file.")
     s.add_argument("ruleset", metavar="RULESET")
     s.add_argument("--at", metavar="DATE", help="choose the version in force on DATE (default: today)")
     s.add_argument("--format", choices=["md", "html"], default="md", help="md (default) or html")
