@@ -143,6 +143,8 @@ def cmd_solve(args: argparse.Namespace) -> int:
     from .report import num
     from .solve import sensitivity, solve
 
+    if not (args.target or args.sensitivity):  # before any file is read or rule set compiled
+        raise UsageError("give --target NAME=VALUE, --sensitivity, or both")
     data = read_snapshot_file(Path(args.snapshot))
     at = parse_date(args.at, "--at") if args.at else snapshot_date(data)
     rules = Rules(_load(args, args.ruleset, at))
@@ -172,8 +174,6 @@ def cmd_solve(args: argparse.Namespace) -> int:
             print(f"sensitivity to {args.vary[0]} at its value in the snapshot:")
             for n, d in out["sensitivity"].items():
                 print(f"  d {n} / d {args.vary[0]} = {num(d)}")
-    if not (args.target or args.sensitivity):
-        raise UsageError("give --target NAME=VALUE, --sensitivity, or both")
     if args.json:
         print(json.dumps(finite_json(out), indent=2))
     return EXIT_OK
