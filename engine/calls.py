@@ -11,6 +11,7 @@ from typing import Any
 import sympy
 
 from . import units
+from .normal import ncdf
 from .plan import ACCOUNT
 from .terms import ELEMENTWISE, LOOKUPS, Refused, TableBinding, Term, broadcast, kind_name
 from .units import UnitMismatch
@@ -95,7 +96,7 @@ class BuiltinCalls:
         value = {
             "abs": sympy.Abs, "sqrt": sympy.sqrt, "exp": sympy.exp, "log": sympy.log, "erf": sympy.erf,
             "floor": sympy.floor, "ceil": sympy.ceiling,
-            "ncdf": lambda v: sympy.erfc(-v / sympy.sqrt(2)) / 2,  # erfc keeps the far left tail (1 + erf underflows to 0)
+            "ncdf": ncdf,
         }[name](x)
         if name in ("exp", "log", "erf", "ncdf"):
             try:

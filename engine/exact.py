@@ -29,6 +29,30 @@ def _rows(plan: Plan, snap: Snapshot, shape: Shape) -> int | None:
     return 1 if shape.rows == ACCOUNT else snap.counts[shape.rows]
 
 
+def substitute(expr: Any, values: dict[Any, Any]) -> Any:
+    """expr with `values` put in, deciding each Piecewise's conditions before building its branches:
+    a branch its guard rules out (the 0/0 in `if(b != 0, max(0, a / b), 0)`) is never built, as sympy
+    cannot build Max(0, nan). A condition still undecided (a symbol in it) keeps its branch."""
+    if expr in values:
+        return values[expr]
+    if not expr.args:
+        return expr
+    if isinstance(expr, sympy.Piecewise):
+        pieces = []
+        for branch, guard in expr.args:
+            decided = substitute(guard, values)
+            if decided is sympy.false:
+                continue
+            pieces.append((substitute(branch, values), decided))
+            if decided is sympy.true:
+                break
+        if not pieces:  # every guard false: undefined, as sympy's own Piecewise has it
+            return sympy.nan
+        return pieces[0][0] if pieces[0][1] is sympy.true else sympy.Piecewise(*pieces)
+    args = [substitute(a, values) for a in expr.args]
+    return expr.func(*args) if any(a is not b for a, b in zip(args, expr.args)) else expr
+
+
 class ExactEvaluator:
     def __init__(self, plan: Plan, snap: Snapshot, symbols: dict[Cell, sympy.Symbol] | None = None):
         self.plan = plan
@@ -78,7 +102,7 @@ class ExactEvaluator:
         syms = list(step.expr.free_symbols)
 
         def at(i: int | None, s: int | None) -> Any:
-            value = step.expr.xreplace({sym: self.cell(sym.name, i, s) for sym in syms})
+            value = substitute(step.expr, {sym: self.cell(sym.name, i, s) for sym in syms})
             if isinstance(value, sympy.Expr) and not value.is_Rational and not value.free_symbols and value.is_finite:
                 # keep transcendental values as numbers, not growing trees; the generous working precision
                 # lets evalf resolve cancellations (S N(d1) - K N(d2) far out of the money is ~1e-500)

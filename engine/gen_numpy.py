@@ -9,11 +9,19 @@ from __future__ import annotations
 
 import sympy
 
+from .lowering import step_reads
+from .normal import ncdf
 from .plan import Aggregate, Elementwise, Gather, Lookup, Plan, Shape
-from .printers import NumpyCode, uses_erf
+from .printers import NumpyCode, needs_scipy
 
 MAX_SHARED_OPS = 5000  # above this, CSE one formula at a time (sympy's CSE grows fast on huge inputs)
 MIN_MASKED_OPS = 40  # `if(row condition, value, constant)` with a value this costly is computed on its rows only
+DEAR_CALLS = (sympy.exp, sympy.log, sympy.erf, sympy.erfc, ncdf)  # each costs about as much as ten arithmetic operations
+
+
+def cost(expr: sympy.Basic) -> int:
+    """Rough cost of evaluating expr once, in arithmetic operations."""
+    return sympy.count_ops(expr) + 9 * sum(1 for f in expr.atoms(sympy.Function) if isinstance(f, DEAR_CALLS))
 
 
 def number_code(x: float) -> str:
@@ -34,13 +42,15 @@ class NumpyGenerator:
     def __init__(self, plan: Plan):
         self.plan = plan
         self.lines: list[str] = []
-        self.erf = False
+        self.scipy = False
         self.tiers: dict[tuple[str, str, str | None], str] = {}
         self.temps: dict[str, sympy.Basic] = {}
         self.reduced: dict[str, sympy.Basic] = {}
         self.emitted: set[str] = set()
         self.extremes: dict[tuple[str, str], str] = {}  # (reduced code, min/max) -> name of its arg-extreme
         self.masked: dict[str, tuple[sympy.Basic, sympy.Basic, sympy.Basic]] = {}
+        self.gathers: dict[str, Gather] = {}
+        self.unneeded: set[str] = set()  # gathers that only masked branches read
 
     def emit(self, text: str) -> None:
         self.lines.append("    " + text)
@@ -77,7 +87,7 @@ class NumpyGenerator:
             return None
         if any(self.plan.vars[s.name].shape != Shape(shape.rows, None) for s in condition.free_symbols):
             return None
-        return (condition, value, constant) if sympy.count_ops(value) >= MIN_MASKED_OPS else None
+        return (condition, value, constant) if cost(value) >= MIN_MASKED_OPS else None
 
     def masked_elementwise(self, step: Elementwise, condition: sympy.Basic, value: sympy.Basic, constant: sympy.Basic) -> None:
         """The value on the rows where the condition holds (with its own CSE), the constant elsewhere."""
@@ -91,7 +101,9 @@ class NumpyGenerator:
             names[sym.name] = f"v_{sym.name}"
             if var.shape.rows is not None:
                 names[sym.name] = f"_{rows}_{sym.name}"
-                self.emit(f"{names[sym.name]} = v_{sym.name}[{rows}]" + ("[:, None]" if shape.grid and var.shape.grid is None else ""))
+                gather = self.gathers.get(sym.name)  # a value read through a reference: read only these rows of it
+                taken = f"v_{gather.source}[i_{gather.index}[{rows}]]" if gather else f"v_{sym.name}[{rows}]"
+                self.emit(f"{names[sym.name]} = {taken}" + ("[:, None]" if shape.grid and var.shape.grid is None else ""))
         for temp, sub in temps:
             names[temp.name] = temp.name
             self.emit(f"{temp.name} = {NumpyCode(names).doprint(sub)}")
@@ -125,19 +137,21 @@ class NumpyGenerator:
     def elementwise(self, step: Elementwise) -> None:
         out, shape = step.out.name, step.out.shape
         if out in self.masked:
-            self.erf = self.erf or uses_erf(step.expr)
+            self.scipy = self.scipy or needs_scipy(step.expr)
             self.masked_elementwise(step, *self.masked[out])
             return
         reduced = self.reduced[out]
         self.emit_temps(reduced, shape)
         code = NumpyCode(self.operand_names(reduced, shape)).doprint(reduced)
-        self.erf = self.erf or uses_erf(step.expr)
+        self.scipy = self.scipy or needs_scipy(step.expr)
         if not self.covers(step.expr, shape):
             dtype = ", dtype=bool" if step.out.kind == "bool" else ", dtype=float"
             code = f"numpy.broadcast_to(numpy.asarray({code}{dtype}), {_shape_code(shape, self.plan)})"
         self.emit(f"v_{out} = {code}")
 
     def gather(self, step: Gather) -> None:
+        if step.out.name in self.unneeded:  # read by masked branches only, each taking its own rows
+            return
         self.emit(f"v_{step.out.name} = v_{step.source}[i_{step.index}]")
 
     def aggregate(self, step: Aggregate) -> None:
@@ -203,6 +217,12 @@ class NumpyGenerator:
             for col, values in grid.columns.items():
                 self.emit(f"v_{col} = numpy.array({list(map(float, values))!r})")
         self.masked = {s.out.name: m for s in self.plan.steps if isinstance(s, Elementwise) and (m := self.masked_branch(s))}
+        readers: dict[str, list[str]] = {}
+        for s in self.plan.steps:
+            for name in step_reads(s):
+                readers.setdefault(name, []).append(s.out.name)
+        self.gathers = {s.out.name: s for s in self.plan.steps if isinstance(s, Gather)}
+        self.unneeded = {g for g in self.gathers if g not in self.plan.outputs and set(readers.get(g, [])) <= set(self.masked)}
         self.share_subexpressions()
         for step in self.plan.steps:
             getattr(self, type(step).__name__.lower())(step)
@@ -213,6 +233,6 @@ class NumpyGenerator:
 
 
 def generate_numpy(plan: Plan) -> tuple[str, bool]:
-    """Source of `batch_kernel(c, n, T)` and whether it needs scipy (for erf)."""
+    """Source of `batch_kernel(c, n, T)` and whether it needs scipy (erf, Φ)."""
     gen = NumpyGenerator(plan)
-    return gen.generate(), gen.erf
+    return gen.generate(), gen.scipy

@@ -207,5 +207,5 @@ def step_reads(step: Step) -> list[str]:
     if isinstance(step, Gather):
         return [step.source]
     if isinstance(step, Aggregate):
-        return [n for n in (step.source, step.mask) if n]
+        return [n for n in (step.source, step.mask, step.take) if n]
     return [step.arg]

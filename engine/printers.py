@@ -12,6 +12,8 @@ from sympy.printing.numpy import NumPyPrinter
 from sympy.printing.precedence import PRECEDENCE
 from sympy.printing.pycode import PythonCodePrinter
 
+from .normal import ncdf
+
 
 class _Named:
     names: dict[str, str]
@@ -21,7 +23,7 @@ class _Named:
 
 
 class NumpyCode(_Named, NumPyPrinter):
-    """numpy printer: Piecewise as numpy.where, n-ary min/max nested, erf from scipy."""
+    """numpy printer: Piecewise as numpy.where, n-ary min/max nested, erf and Φ (ndtr) from scipy."""
 
     def __init__(self, names: dict[str, str]):
         super().__init__({"fully_qualified_modules": True, "inline": True})
@@ -66,6 +68,9 @@ class NumpyCode(_Named, NumPyPrinter):
     def _print_erfc(self, expr: sympy.erfc) -> str:
         return f"scipy.special.erfc({self._print(expr.args[0])})"
 
+    def _print_ncdf(self, expr: ncdf) -> str:
+        return f"scipy.special.ndtr({self._print(expr.args[0])})"
+
     def _print_BooleanTrue(self, expr: Any) -> str:
         return "True"
 
@@ -100,6 +105,9 @@ class PythonCode(_Named, PythonCodePrinter):
     def _print_NegativeInfinity(self, expr: Any) -> str:
         return "(-math.inf)"
 
+    def _print_ncdf(self, expr: ncdf) -> str:
+        return self._print(expr.rewrite(sympy.erfc))
+
     def _print_BooleanTrue(self, expr: Any) -> str:
         return "True"
 
@@ -114,5 +122,6 @@ def with_shared_subexpressions(expr: sympy.Basic, prefix: str) -> tuple[list[tup
     return [(s.name, e) for s, e in replacements], reduced[0]
 
 
-def uses_erf(expr: sympy.Basic) -> bool:
-    return expr.has(sympy.erf) or expr.has(sympy.erfc)
+def needs_scipy(expr: sympy.Basic) -> bool:
+    """Whether the numpy kernel of expr calls scipy.special (erf, erfc, ndtr)."""
+    return expr.has(sympy.erf, sympy.erfc, ncdf)

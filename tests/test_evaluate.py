@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import inspect
 import math
+import re
 
 import numpy as np
 import pytest
@@ -115,6 +116,26 @@ def test_division_by_zero_follows_the_sign_and_zero_over_zero_is_an_error(make_r
         assert math.isnan(values[2]["r"])  # sympy: complex infinity, reported as undefined by the exact path
     with pytest.raises(EvaluationError, match="r has no defined value"):
         rules.evaluate(snap(account={"a": 0, "b": 0}))
+
+
+def test_a_division_its_guard_rules_out_is_never_made(make_rules):
+    """The exact path decides a guard before building its branch: sympy cannot build max(0, 0/0)."""
+    accounts = {n: {"axis": "account", "type": "number", "unit": "USD", "description": n} for n in ("a", "b")}
+    root = make_rules(inputs=accounts, quantities={"r": quantity("if(b != 0, max(0, a / b), -1)", unit="1")})
+    rules = load(root)
+    for a, b, want in ((0, 0, -1), (-3, 2, 0), (3, 2, 1.5)):
+        assert [v["r"] for v in all_paths(rules, snap(account={"a": a, "b": b}))] == [want] * 3
+
+
+def test_ncdf_keeps_its_far_left_tail(make_rules):
+    """Φ(-10) = 7.6e-24: written as 1 - erfc(x/√2)/2 (as sympy rewrites erfc(-x/√2)/2) it would round to 0."""
+    accounts = {"a": {"axis": "account", "type": "number", "unit": "1", "description": "a"}}
+    root = make_rules(inputs=accounts, quantities={"p": quantity("ncdf(a)", unit="1"), "q": quantity("ncdf(-a)", unit="1")})
+    rules = load(root)
+    for a, want in ((-10, 7.619853024160527e-24), (-40, 0.0), (0, 0.5), (1.5, 0.9331927987311419)):  # Φ(-40) = 3.7e-350 < the least double
+        for values in all_paths(rules, snap(account={"a": a})):
+            assert values["p"] == pytest.approx(want, rel=1e-12, abs=1e-300)
+            assert values["q"] == pytest.approx(1 - want, rel=1e-12)
 
 
 def test_nan_in_one_row_names_the_quantity_and_the_row(make_rules):
@@ -241,16 +262,19 @@ def test_a_batch_gives_the_same_values_as_one_snapshot_at_a_time(make_rules):
 
 def test_a_costly_branch_on_a_row_condition_is_computed_on_its_rows_only(make_rules):
     """The numpy kernel computes `if(row condition, value, constant)` with a costly value on the rows where the
-    condition holds: the other rows get the constant even where the value is undefined (log of a negative)."""
-    costly = " + ".join(f"log(x * {k}) / {k}" for k in range(1, 12))  # = log(x) sum(1 / k) + sum(log k / k)
-    root = make_rules(inputs={"x": {"axis": "position", "type": "number", "unit": "1", "description": "x", "default": 1}},
+    condition holds: the other rows get the constant even where the value is undefined (log of a negative).
+    A value it reads through a reference (price[settle]) is read for those rows only."""
+    costly = " + ".join(f"log(x * price[settle] * {k}) / {k}" for k in range(1, 12))  # = log(x) sum(1 / k) + sum(log k / k)
+    root = make_rules(inputs={"x": {"axis": "position", "type": "number", "unit": "settle/USD", "description": "x", "default": 1}},
                       quantities={"q": quantity(f"if(mode == 'cross', {costly}, 7)", axis="position", unit="1")})
     rules = load(root)
     cross = sum(1 / k for k in range(1, 12)) + sum(math.log(k) / k for k in range(1, 12))  # at x = e
-    snaps = [snap([{"currency": "USDT"}], [{"inst_id": "A", "settle": "USDT", "x": math.e, "mode": "cross"},
-                                           {"inst_id": "B", "settle": "USDT", "x": -2.0, "mode": "isolated"}]),
-             snap([{"currency": "USDT"}], [{"inst_id": "C", "settle": "USDT", "x": -1.0, "mode": "isolated"}])]
-    assert "_rows_q = numpy.flatnonzero" in inspect.getsource(rules.kernel.batch)
+    snaps = [snap([{"currency": "USDT", "price": 1}], [{"inst_id": "A", "settle": "USDT", "x": math.e, "mode": "cross"},
+                                                       {"inst_id": "B", "settle": "USDT", "x": -2.0, "mode": "isolated"}]),
+             snap([{"currency": "USDT", "price": 1}], [{"inst_id": "C", "settle": "USDT", "x": -1.0, "mode": "isolated"}])]
+    source = inspect.getsource(rules.kernel.batch)
+    assert "_rows_q = numpy.flatnonzero" in source
+    assert "v_price[i_" in source and not re.search(r"= v_price\[i_\w+\]$", source, re.M)  # no gather to every row
     for values in all_paths(rules, snaps[0]):
         assert values["q"] == pytest.approx([cross, 7], rel=1e-12)
     out = evaluate_batch(rules.kernel, rules.batch(snaps))

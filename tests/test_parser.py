@@ -53,7 +53,7 @@ def parse(compiler: Compiler, text: str):
         ("linear_pnl(size, ct_val, mark_price, avg_price)", "number", "position"),
         ("ncdf(0) + erf(0) + sqrt(4) + exp(0) + log(1) + abs(-1) + floor(1.5) + ceil(1.5)", "number", "constant"),
         ("liquidation_fees + inf", "number", "account"),
-        ("x_ if(1 > 0, 1, 2)" if False else "if(\n  size > 0,\n  1,\n  2)", "number", "position"),
+        ("if(\n  size > 0,\n  1,\n  2)", "number", "position"),
     ],
 )
 def test_accepted_formulas_have_a_kind_and_a_shape(demo_compiler, text, kind, shape):
