@@ -133,7 +133,7 @@ def main() -> None:
     repeats = 2 if args.quick else 5
     print(f"\n1. Compile time in a fresh process, medians of {repeats}. Empty cache: load = parse and check the rule files")
     print("   and tables, kernel = plan, generate, write and import the module. Warm cache: the same cache folder again")
-    print("   (parsed files and kernel module cached; importing the kernel imports scipy.special, for erfc)")
+    print("   (parsed files and kernel module cached; importing the kernel imports scipy.special, for ndtr)")
     compile_times(repeats)
     print(f"\n2. Batch throughput ({okx_pm.RULESET})")
     batch(10_000 if args.quick else 100_000, 3 if args.quick else 5, 5_000)
