@@ -6,6 +6,7 @@ in meaning, only in arithmetic."""
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
@@ -126,6 +127,11 @@ class TierTable:
     upper: tuple[tuple[float, ...], ...]
     columns: dict[str, tuple[tuple[float, ...], ...]]
     exact: dict[str, tuple[tuple[sympy.Rational, ...], ...]] = field(default_factory=dict, compare=False)
+
+    @functools.cached_property
+    def position(self) -> dict[str, int]:
+        """Row of each key, for reading snapshots' keys (built once, not per snapshot)."""
+        return {k: i for i, k in enumerate(self.keys)}
 
 
 @dataclass(frozen=True)

@@ -136,7 +136,7 @@ class SnapshotFormat:
             if axis.collection:
                 defaults = self.defaults.get(axis.name)
                 got = clean.get(axis.collection, [])
-                rows[axis.name] = [dict(defaults, **r) for r in got] if defaults else got
+                rows[axis.name] = [{**defaults, **r} for r in got] if defaults else got
         snap = Snapshot(as_of, account, rows, {}, {}, source=source)
         prepare_indexes(self.plan, snap)
         return snap
@@ -191,7 +191,7 @@ def prepare_indexes(plan: Plan, snap: Snapshot) -> None:
             snap.index[iv.name] = out
         elif iv.how == "table_key":
             table = plan.tables[iv.table or ""]
-            pos = {k: i for i, k in enumerate(table.keys)}
+            pos = table.position
             star = pos.get("*", -1)
             if iv.axis == ACCOUNT:
                 texts = [snap.account.get(iv.field or "")]
