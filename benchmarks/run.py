@@ -21,6 +21,7 @@ import sys
 import tempfile
 import time
 import timeit
+from typing import Callable
 from pathlib import Path
 
 import numpy as np
@@ -65,8 +66,14 @@ def cold_cli(repeats: int) -> None:
     print(f"  (python start-up alone: {(time.perf_counter() - t) * 1000:.0f} ms)")
 
 
-def best(fn, number: int, repeat: int) -> float:
-    return min(timeit.repeat(fn, number=number, repeat=repeat)) / number
+def best_interleaved(fns: dict[str, tuple[Callable[[], object], int]], repeat: int) -> dict[str, float]:
+    """Seconds per call of each function, the fastest of `repeat` rounds; the rounds take each function in turn,
+    so that a machine whose speed drifts (shared or throttled CPUs) slows every one of them alike."""
+    times: dict[str, list[float]] = {name: [] for name in fns}
+    for _ in range(repeat):
+        for name, (fn, number) in fns.items():
+            times[name].append(timeit.timeit(fn, number=number) / number)
+    return {name: min(t) for name, t in times.items()}
 
 
 def warm_single(repeat: int) -> None:
@@ -76,11 +83,12 @@ def warm_single(repeat: int) -> None:
     values = rules.values(data).values
     hand_values = okx_mcm.handwritten_python(data)
     agree(values, hand_values, [k for k in values if k in hand_values])
-    n = 2000
-    hand = best(lambda: okx_mcm.handwritten_python(data), n, repeat)
-    kernel = best(lambda: evaluate_snapshot(rules.kernel, snap), n, repeat)
-    fast = best(lambda: rules.values(data), n, repeat)
-    full = best(lambda: rules.evaluate(data), n // 10, repeat)
+    n = 300
+    t = best_interleaved({"hand": (lambda: okx_mcm.handwritten_python(data), n),
+                          "kernel": (lambda: evaluate_snapshot(rules.kernel, snap), n),
+                          "fast": (lambda: rules.values(data), n),
+                          "full": (lambda: rules.evaluate(data), n // 10)}, repeat * 5)
+    hand, kernel, fast, full = t["hand"], t["kernel"], t["fast"], t["full"]
     print(f"  hand-written Python:                        {hand * 1e6:8.1f} us")
     print(f"  engine kernel on a validated snapshot:      {kernel * 1e6:8.1f} us   ratio {kernel / hand:.2f}x")
     print(f"  rules.values(dict): validate + evaluate:    {fast * 1e6:8.1f} us   ratio {fast / hand:.2f}x")

@@ -18,11 +18,10 @@ import numpy as np
 from .batch import BLOCK_ACCOUNTS, Batch
 from .errors import EvaluationError
 from .kernel import Kernel
-from .plan import ACCOUNT, Plan
+from .plan import ACCOUNT, NORMAL, Plan
 from .snapshot import Snapshot
 
 FALLBACK = (ZeroDivisionError, OverflowError, ValueError, TypeError)
-NORMAL = "normal"
 
 
 @dataclass
@@ -35,11 +34,6 @@ class Evaluation:
     backend: str
 
 
-def state_names(plan: Plan) -> list[str]:
-    """'normal' then the thresholds from least to most severe."""
-    return [NORMAL] + sorted(plan.thresholds, key=lambda t: (plan.thresholds[t][1], t))
-
-
 def _rows(value: Any, axis: str) -> list[Any]:
     return [value] if axis == ACCOUNT else list(value)
 
@@ -47,7 +41,7 @@ def _rows(value: Any, axis: str) -> list[Any]:
 def read_states(plan: Plan, values: dict[str, Any], counts: dict[str, int]) -> tuple[dict[str, list[str]], dict[str, list[list[str]]]]:
     states: dict[str, list[str]] = {ACCOUNT: [NORMAL]}  # an account without thresholds is simply normal
     triggered: dict[str, list[list[str]]] = {ACCOUNT: [[]]}
-    for name in state_names(plan)[1:]:
+    for name in plan.state_names[1:]:
         axis = plan.thresholds[name][0]
         n = 1 if axis == ACCOUNT else counts[axis]
         states.setdefault(axis, [NORMAL] * n)
@@ -69,12 +63,9 @@ def _from_arrays(plan: Plan, arrays: dict[str, np.ndarray]) -> dict[str, Any]:
 
 def _has_nan(plan: Plan, values: dict[str, Any]) -> bool:
     """Fast screen: a sum is NaN when any term is (or when inf and -inf meet; _undefined decides)."""
-    for name, var in plan.outputs.items():
-        if var.kind == "bool":
-            continue
+    for name, has_rows, has_grid in plan.number_outputs:
         v = values[name]
-        has_rows = var.shape.rows not in (None, ACCOUNT)
-        if var.shape.grid:
+        if has_grid:
             total = sum(map(sum, v)) if has_rows else sum(v)
         else:
             total = sum(v) if has_rows else v
@@ -138,8 +129,8 @@ def evaluate_batch(kernel: Kernel, batch: Batch, block: int = BLOCK_ACCOUNTS, ch
 
 
 def batch_states(plan: Plan, outputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-    """Per axis, the state of each row as an index into state_names(plan)."""
-    names = state_names(plan)
+    """Per axis, the state of each row as an index into plan.state_names."""
+    names = plan.state_names
     states: dict[str, np.ndarray] = {}
     for code, name in enumerate(names[1:], start=1):
         axis = plan.thresholds[name][0]

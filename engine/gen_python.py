@@ -35,6 +35,7 @@ class PythonGenerator:
         self.lines: list[str] = []
         self.depth = 1
         self.tables: set[tuple[str, str]] = set()
+        self.tiers: dict[tuple[int, str, str, str], str] = {}  # (block, table, key, x) -> its tier position
 
     # ---------- scheduling
 
@@ -123,7 +124,14 @@ class PythonGenerator:
         if step.mode == "step":  # inline: the column of the tier whose lower bound is the last one below x
             search = "bisect_left" if self.plan.tables[step.table].interval == "lower_open" else "bisect_right"
             self.tables.add((step.table, step.column))
-            read = f"tc_{step.table}_{step.column}[{key}][max({search}(tl_{step.table}[{key}], {{x}}) - 1, 0)]"
+            tier = f"max({search}(tl_{step.table}[{key}], {{x}}) - 1, 0)"
+            if not step.out.shape.grid:  # reads of several columns at one x in one block share the search
+                found = (id(block), step.table, key, arg)
+                if found not in self.tiers:
+                    self.tiers[found] = f"{'e' if block.axis else 'v'}__tier{len(self.tiers)}"
+                    self.emit(f"{self.tiers[found]} = {tier.format(x=arg)}")  # a key of -1 (default) reads a row unused
+                tier = self.tiers[found]
+            read = f"tc_{step.table}_{step.column}[{key}][{tier}]"
         else:
             read = f"runtime.row_tier_progressive(T[{step.table!r}], {step.column!r}, {{x}}, {key})"
         if step.default is not None:

@@ -15,6 +15,7 @@ if TYPE_CHECKING:  # evaluation from a cached kernel must not import sympy (it c
     import sympy
 
 ACCOUNT = "account"
+NORMAL = "normal"  # the state of a row no threshold holds for
 
 
 @dataclass(frozen=True)
@@ -173,6 +174,17 @@ class Plan:
 
     def grid_size(self, name: str | None) -> int:
         return self.grid_axes[name].size if name else 1
+
+    @functools.cached_property
+    def number_outputs(self) -> tuple[tuple[str, bool, bool], ...]:
+        """(name, has rows, has a grid) of each output that is a number, for checks run on every evaluation."""
+        return tuple((name, var.shape.rows not in (None, ACCOUNT), var.shape.grid is not None)
+                     for name, var in self.outputs.items() if var.kind != "bool")
+
+    @functools.cached_property
+    def state_names(self) -> list[str]:
+        """'normal' then the thresholds from least to most severe."""
+        return [NORMAL] + sorted(self.thresholds, key=lambda t: (self.thresholds[t][1], t))
 
 
 def runtime_json(plan: Plan) -> str:

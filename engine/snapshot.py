@@ -64,6 +64,7 @@ class SnapshotFormat:
         self.plan = plan
         self.rs = rs
         self.defaults: dict[str, dict[str, Any]] = {}
+        self.widths: dict[str, int] = {}  # fields a row of each axis has when none is left out
         self.adapter = TypeAdapter(self._model())
 
     def _field(self, name: str) -> Any:
@@ -101,6 +102,7 @@ class SnapshotFormat:
             "meta": NotRequired[Annotated[dict[str, Any], Field(description="free-form notes, ignored")]],
         }
         account_fields = by_axis.get(ACCOUNT, {})
+        self.widths[ACCOUNT] = len(account_fields)
         if account_fields:
             required = any(getattr(t, "__origin__", None) is Required for t in account_fields.values())
             wrap = Required if required else NotRequired
@@ -110,6 +112,7 @@ class SnapshotFormat:
                 continue
             fields = {axis.key: Required[Annotated[KEY_TEXT, Field(description=f"identifies the row ({axis.key}); unique within the snapshot")]]}
             fields.update(by_axis.get(axis.name, {}))
+            self.widths[axis.name] = len(fields)
             top[axis.collection] = NotRequired[list[self._typed_dict(axis.name.title().replace("_", ""), fields)]]  # type: ignore[misc]
         return self._typed_dict("Snapshot", top)
 
@@ -130,16 +133,27 @@ class SnapshotFormat:
             as_of = parse_as_of(clean["as_of"])
         except ValueError:
             raise SnapshotError([("as_of", f"not a valid ISO 8601 date or date-time: {clean['as_of']!r}")], source) from None
-        account = dict(self.defaults.get(ACCOUNT, {}), **clean.get("account", {}))
+        account = clean.get("account", {})
+        _fill([account], self.defaults.get(ACCOUNT), self.widths[ACCOUNT])
         rows: dict[str, list[dict[str, Any]]] = {}
         for axis in self.plan.row_axes.values():
             if axis.collection:
-                defaults = self.defaults.get(axis.name)
-                got = clean.get(axis.collection, [])
-                rows[axis.name] = [{**defaults, **r} for r in got] if defaults else got
+                rows[axis.name] = clean.get(axis.collection, [])
+                _fill(rows[axis.name], self.defaults.get(axis.name), self.widths[axis.name])
         snap = Snapshot(as_of, account, rows, {}, {}, source=source)
         prepare_indexes(self.plan, snap)
         return snap
+
+
+def _fill(rows: list[dict[str, Any]], defaults: dict[str, Any] | None, width: int) -> None:
+    """Put in the defaults of fields rows leave out (validation returned new dicts, so this changes no input).
+    A row with `width` fields has them all, as validation refuses unknown ones."""
+    if not defaults:
+        return
+    for row in rows:
+        if len(row) < width:
+            for name, value in defaults.items():
+                row.setdefault(name, value)
 
 
 def _message(err: Any) -> str:
