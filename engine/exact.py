@@ -5,7 +5,9 @@ so + - * / are exact rational arithmetic; a value that is not rational (exp,
 log, sqrt, erf of a number) is carried as a 40-digit float. It is slow and
 exists for checking the compiled kernels and for algebra on one account: any
 input cell may be replaced by a symbol, and every quantity then comes out as
-an expression in it (tier reads become Piecewise over the tiers)."""
+an expression in it (tier reads become Piecewise over the tiers), or, given a
+point, as the expression that holds near that point (every choice resolved
+there, a worst-scenario pick included), which is what solve needs."""
 
 from __future__ import annotations
 
@@ -29,10 +31,19 @@ def _rows(plan: Plan, snap: Snapshot, shape: Shape) -> int | None:
     return 1 if shape.rows == ACCOUNT else snap.counts[shape.rows]
 
 
-def substitute(expr: Any, values: dict[Any, Any]) -> Any:
+def at_point(expr: Any, point: dict[sympy.Symbol, Any]) -> float:
+    """The value of an expression in the symbols at `point`, to 30 digits."""
+    return float(sympy.N(expr.xreplace(point), 30))
+
+
+def substitute(expr: Any, values: dict[Any, Any], point: dict[sympy.Symbol, Any] | None = None) -> Any:
     """expr with `values` put in, deciding each Piecewise's conditions before building its branches:
     a branch its guard rules out (the 0/0 in `if(b != 0, max(0, a / b), 0)`) is never built, as sympy
-    cannot build Max(0, nan). A condition still undecided (a symbol in it) keeps its branch."""
+    cannot build Max(0, nan). A condition still undecided (a symbol in it) keeps its branch, unless `point`
+    gives the symbols' values: then every choice that depends on them (if, min, max, abs, a comparison) is
+    the one taken there, so the expression is the one that holds near the point (what solve and sensitivity
+    need), and stays small: sympy would otherwise compare symbolic min/max arguments pairwise, for minutes
+    on a stress grid of option values."""
     if expr in values:
         return values[expr]
     if not expr.args:
@@ -40,24 +51,37 @@ def substitute(expr: Any, values: dict[Any, Any]) -> Any:
     if isinstance(expr, sympy.Piecewise):
         pieces = []
         for branch, guard in expr.args:
-            decided = substitute(guard, values)
+            decided = substitute(guard, values, point)
             if decided is sympy.false:
                 continue
-            pieces.append((substitute(branch, values), decided))
+            pieces.append((substitute(branch, values, point), decided))
             if decided is sympy.true:
                 break
         if not pieces:  # every guard false: undefined, as sympy's own Piecewise has it
             return sympy.nan
         return pieces[0][0] if pieces[0][1] is sympy.true else sympy.Piecewise(*pieces)
-    args = [substitute(a, values) for a in expr.args]
-    return expr.func(*args) if any(a is not b for a, b in zip(args, expr.args)) else expr
+    args = [substitute(a, values, point) for a in expr.args]
+    if all(a is b for a, b in zip(args, expr.args)):
+        return expr
+    if point and any(a.free_symbols for a in args):
+        if isinstance(expr, (sympy.Min, sympy.Max)):
+            sign = 1 if isinstance(expr, sympy.Min) else -1
+            return min(args, key=lambda a: sign * at_point(a, point))
+        if isinstance(expr, sympy.Abs):
+            return args[0] if at_point(args[0], point) >= 0 else -args[0]
+        if isinstance(expr, sympy.core.relational.Relational):
+            return sympy.true if expr.func(*[sympy.Float(at_point(a, point), 30) for a in args]) else sympy.false
+    return expr.func(*args)
 
 
 class ExactEvaluator:
-    def __init__(self, plan: Plan, snap: Snapshot, symbols: dict[Cell, sympy.Symbol] | None = None):
+    def __init__(self, plan: Plan, snap: Snapshot, symbols: dict[Cell, Any] | None = None, at: dict[sympy.Symbol, Any] | None = None):
+        """symbols: input cells replaced by symbols (or expressions in them); at: the symbols' values at which
+        every choice that depends on them is resolved (see substitute), a `take=` included."""
         self.plan = plan
         self.snap = snap
         self.symbols = symbols or {}
+        self.at = at or {}
         self.values: dict[str, Any] = {}
 
     def input_values(self) -> None:
@@ -102,7 +126,7 @@ class ExactEvaluator:
         syms = list(step.expr.free_symbols)
 
         def at(i: int | None, s: int | None) -> Any:
-            value = substitute(step.expr, {sym: self.cell(sym.name, i, s) for sym in syms})
+            value = substitute(step.expr, {sym: self.cell(sym.name, i, s) for sym in syms}, self.at)
             if isinstance(value, sympy.Expr) and not value.is_Rational and not value.free_symbols and value.is_finite:
                 # keep transcendental values as numbers, not growing trees; the generous working precision
                 # lets evalf resolve cancellations (S N(d1) - K N(d2) far out of the money is ~1e-500)
@@ -142,6 +166,8 @@ class ExactEvaluator:
                     # numbers: pick the extreme at 30 digits (sympy's Min compares pairwise and gives up on near-equal values)
                     sign = 1 if step.op == "min" else -1
                     return min(kept, key=lambda x: sign * float(sympy.N(x, 30)))
+                if self.at:  # the extreme at the point, as substitute() resolves min/max
+                    return substitute((sympy.Min if step.op == "min" else sympy.Max)(*kept, evaluate=False), {}, self.at)
                 return (sympy.Min if step.op == "min" else sympy.Max)(*kept)
             if step.default is not None and not any(m is not sympy.false for _, m in items):
                 return exact_number(step.default)
@@ -174,7 +200,7 @@ class ExactEvaluator:
 
     def _take(self, step: Aggregate, items: list[tuple[Any, Any]], i: int) -> Any:
         """The `take` value at the grid point where the value is smallest (min) or largest (max); first on ties."""
-        candidates = [(float(sympy.N(x, 30)), s) for s, (x, m) in enumerate(items) if m is not sympy.false]
+        candidates = [(at_point(x, self.at), s) for s, (x, m) in enumerate(items) if m.xreplace(self.at) is not sympy.false]
         if not candidates:
             return exact_number(step.default) if step.default is not None else sympy.nan
         sign = 1 if step.op == "min" else -1
@@ -205,7 +231,8 @@ class ExactEvaluator:
             k = keys[i or 0] if keys else 0
             if k < 0:
                 return exact_number(step.default)
-            return read(self.cell(step.arg, i, s), k)
+            value = read(self.cell(step.arg, i, s), k)
+            return substitute(value, {}, self.at) if self.at else value  # its tier at the point
 
         return self.for_each(step.out.shape, at)
 
@@ -220,9 +247,10 @@ class ExactEvaluator:
         return out
 
 
-def evaluate_exact(plan: Plan, snap: Snapshot, symbols: dict[Cell, sympy.Symbol] | None = None) -> dict[str, Any]:
+def evaluate_exact(plan: Plan, snap: Snapshot, symbols: dict[Cell, Any] | None = None,
+                   at: dict[sympy.Symbol, Any] | None = None) -> dict[str, Any]:
     """Every output as sympy values (account outputs as one value, rows as lists)."""
-    return ExactEvaluator(plan, snap, symbols).run()
+    return ExactEvaluator(plan, snap, symbols, at).run()
 
 
 def as_float(value: Any) -> Any:

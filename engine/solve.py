@@ -101,18 +101,24 @@ def quantity_at(rules: Rules, data: dict[str, Any], name: str, key: str | None) 
     return float(values[snap.keys[rules.kernel.plan.outputs[name].shape.rows or ACCOUNT].index(key)])
 
 
-def expression(rules: Rules, data: dict[str, Any], cells: list[Cell], name: str, key: str | None) -> tuple[sympy.Expr, sympy.Symbol]:
-    """The quantity as an exact expression of the first varied cell's value."""
+def expressions(rules: Rules, data: dict[str, Any], cells: list[Cell], targets: list[tuple[str, str | None]],
+                point: float) -> tuple[list[sympy.Expr], sympy.Symbol]:
+    """The quantities (name, row key or None) as exact expressions of the first varied cell's value, from one
+    pass of the exact path; a worst-scenario pick (take=) is the one at `point`, as every other choice is in
+    branch_at."""
     s = sympy.Symbol("x", positive=True)
     snap = rules.snapshot(data)
     symbols = {}
     for i, c in enumerate(cells):
         symbols[(c.name, c.row)] = s if i == 0 else exact_number(c.base) * s / exact_number(cells[0].base)
-    values = evaluate_exact(compile_plan(rules.ruleset), snap, symbols)[name]
-    if key is not None:
-        axis = rules.kernel.plan.outputs[name].shape.rows
-        values = values[snap.keys[axis].index(key)]
-    return values, s
+    values = evaluate_exact(compile_plan(rules.ruleset), snap, symbols, at={s: sympy.Float(point, 30)})
+    out = []
+    for name, key in targets:
+        value = values[name]
+        if key is not None:
+            value = value[snap.keys[rules.kernel.plan.outputs[name].shape.rows or ACCOUNT].index(key)]
+        out.append(value)
+    return out, s
 
 
 def branch_at(expr: sympy.Basic, s: sympy.Symbol, point: float) -> sympy.Basic:
@@ -211,7 +217,7 @@ def solve(rules: Rules, data: dict[str, Any], target: str, value: float, specs: 
         else:
             hi = mid
     root = (lo + hi) / 2
-    expr, s = expression(rules, data, cells, name, key)
+    (expr,), s = expressions(rules, data, cells, [(name, key)], root)
     exact = _solve_exactly(branch_at(expr, s, root), s, value, root)
     if exact is not None:
         x = float(sympy.re(sympy.N(exact, 30)))
@@ -223,10 +229,10 @@ def solve(rules: Rules, data: dict[str, Any], target: str, value: float, specs: 
 def sensitivity(rules: Rules, data: dict[str, Any], names: list[str], specs: list[str]) -> dict[str, float]:
     """d(quantity)/d(first varied cell) at the snapshot's own values, from the exact expressions."""
     cells = parse_cells(rules, data, specs)
+    targets = [(name, key.rstrip("]") or None) for name, _, key in (t.partition("[") for t in names)]
+    exprs, s = expressions(rules, data, cells, targets, cells[0].base)
     out = {}
-    for target in names:
-        name, _, key = target.partition("[")
-        expr, s = expression(rules, data, cells, name, key.rstrip("]") or None)
+    for target, expr in zip(names, exprs):
         local = branch_at(expr, s, cells[0].base)
         out[target] = float(sympy.N(sympy.diff(local, s).xreplace({s: exact_number(cells[0].base)}), 30))
     return out

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 import marginspec
-from conftest import DEMO_RULES, DEMO_SNAPSHOT
+from conftest import DEMO_RULES, DEMO_SNAPSHOT, quantity
 from marginspec.api import Rules
 from marginspec.catalog import Catalog
 from marginspec.solve import sensitivity, solve, with_value, parse_cells
@@ -82,3 +82,28 @@ def test_sensitivities_match_finite_differences():
     assert d["adjusted_equity"] == pytest.approx(200 * 0.95, rel=1e-12)  # 200 BTC in the 0.95 slice at 14M USD
     data2 = copy.deepcopy(data)
     assert d["margin_ratio"] > 0 and data2 == data
+
+
+def test_sensitivity_and_solve_follow_the_worst_scenario(make_rules):
+    """A worst-scenario pick (take=) depends on the varied input; both answers use the scenario that is worst
+    at the point they are computed at."""
+    root = make_rules(
+        axes={"scenario": {"grid": {"move": "moves"}, "description": "grid"}},
+        parameters={"moves": {"value": [-0.1, 0.05, 0.1], "unit": "ratio", "assumption": "test"},
+                    "limit": {"value": -0.5, "unit": "contract", "assumption": "test"}},
+        quantities={
+            "pnl": quantity("size * move", axis="position x scenario", unit="contract"),
+            "worst": quantity("min(pnl, over=scenario)", axis="position", unit="contract"),
+            "worst_move": quantity("min(pnl, over=scenario, take=move)", axis="position", unit="ratio"),
+            "exposure": quantity("sum(worst_move * size)", unit="contract"),
+            "charge": quantity("if(sum(worst) < limit, -2 * sum(worst), 0)", unit="contract"),
+        },
+    )
+    rules = Rules(Catalog([root]).load("t/m@2025-01-01"))
+    data = {"as_of": "2025-02-01", "currencies": [{"currency": "USDT"}],
+            "positions": [{"inst_id": "A", "settle": "USDT", "size": 10}, {"inst_id": "B", "settle": "USDT", "size": -4}]}
+    d = sensitivity(rules, data, ["exposure", "charge", "worst[A]"], ["size[A]"])
+    assert d == {"exposure": pytest.approx(-0.1, rel=1e-12), "charge": pytest.approx(0.2, rel=1e-12),
+                 "worst[A]": pytest.approx(-0.1, rel=1e-12)}
+    sol = solve(rules, data, "charge", 5, ["size[A]"])  # -2 (-0.1 size - 0.4) = 5  ->  size = 21
+    assert sol.method == "symbolic" and sol.root == pytest.approx(21, rel=1e-12)
