@@ -20,6 +20,7 @@ from .plan import ACCOUNT, Aggregate, Elementwise, Gather, Lookup, Plan, Shape
 from .snapshot import Snapshot
 
 Cell = tuple[str, int]  # (input name, row); row 0 on the account
+CHOICES = (sympy.Min, sympy.Max, sympy.Abs, sympy.core.relational.Relational)  # resolved at a point (substitute)
 DIGITS = 40
 MAX_WORKING_DIGITS = 2000
 
@@ -61,16 +62,15 @@ def substitute(expr: Any, values: dict[Any, Any], point: dict[sympy.Symbol, Any]
             return sympy.nan
         return pieces[0][0] if pieces[0][1] is sympy.true else sympy.Piecewise(*pieces)
     args = [substitute(a, values, point) for a in expr.args]
-    if all(a is b for a, b in zip(args, expr.args)):
-        return expr
-    if point and any(a.free_symbols for a in args):
+    if point and isinstance(expr, CHOICES) and any(a.free_symbols for a in args):
         if isinstance(expr, (sympy.Min, sympy.Max)):
             sign = 1 if isinstance(expr, sympy.Min) else -1
             return min(args, key=lambda a: sign * at_point(a, point))
         if isinstance(expr, sympy.Abs):
             return args[0] if at_point(args[0], point) >= 0 else -args[0]
-        if isinstance(expr, sympy.core.relational.Relational):
-            return sympy.true if expr.func(*[sympy.Float(at_point(a, point), 30) for a in args]) else sympy.false
+        return sympy.true if expr.func(*[sympy.Float(at_point(a, point), 30) for a in args]) else sympy.false
+    if all(a is b for a, b in zip(args, expr.args)):
+        return expr
     return expr.func(*args)
 
 

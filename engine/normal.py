@@ -16,17 +16,7 @@ import sympy
 class ncdf(sympy.Function):  # noqa: N801 - named as the formula language and sympy's own functions (erf, exp)
     """Φ(x) = erfc(-x/√2) / 2."""
 
-    nargs = 1
-
-    @classmethod
-    def eval(cls, x: Any) -> Any:
-        if x is sympy.S.Zero:
-            return sympy.S.Half
-        if x is sympy.S.Infinity:
-            return sympy.S.One
-        if x is sympy.S.NegativeInfinity:
-            return sympy.S.Zero
-        return None
+    nargs = 1  # no automatic evaluation: numbers are evaluated by evalf, to any precision
 
     def fdiff(self, argindex: int = 1) -> Any:
         x = self.args[0]
@@ -42,6 +32,9 @@ class ncdf(sympy.Function):  # noqa: N801 - named as the formula language and sy
 
     def _eval_is_extended_real(self) -> bool | None:
         return self.args[0].is_extended_real
+
+    def _eval_is_finite(self) -> bool | None:
+        return True if self.args[0].is_extended_real else None  # between 0 and 1
 
     def _eval_is_positive(self) -> bool | None:
         return True if self.args[0].is_extended_real and self.args[0].is_finite else None
