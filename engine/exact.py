@@ -162,12 +162,11 @@ class ExactEvaluator:
                     kept = [x if m is sympy.true else sympy.Piecewise((x, m), (fill, True)) for x, m in items if m is not sympy.false]
                 if not kept:
                     return exact_number(step.default) if step.default is not None else (sympy.oo if step.op == "min" else -sympy.oo)
-                if not any(x.free_symbols for x in kept):
-                    # numbers: pick the extreme at 30 digits (sympy's Min compares pairwise and gives up on near-equal values)
+                if self.at or not any(x.free_symbols for x in kept):
+                    # numbers (or values at the point): the extreme at 30 digits, as substitute() picks min/max
+                    # (sympy's Min compares pairwise and gives up on near-equal values)
                     sign = 1 if step.op == "min" else -1
-                    return min(kept, key=lambda x: sign * float(sympy.N(x, 30)))
-                if self.at:  # the extreme at the point, as substitute() resolves min/max
-                    return substitute((sympy.Min if step.op == "min" else sympy.Max)(*kept, evaluate=False), {}, self.at)
+                    return min(kept, key=lambda x: sign * at_point(x, self.at))
                 return (sympy.Min if step.op == "min" else sympy.Max)(*kept)
             if step.default is not None and not any(m is not sympy.false for _, m in items):
                 return exact_number(step.default)
@@ -200,7 +199,7 @@ class ExactEvaluator:
 
     def _take(self, step: Aggregate, items: list[tuple[Any, Any]], i: int) -> Any:
         """The `take` value at the grid point where the value is smallest (min) or largest (max); first on ties."""
-        candidates = [(at_point(x, self.at), s) for s, (x, m) in enumerate(items) if m.xreplace(self.at) is not sympy.false]
+        candidates = [(at_point(x, self.at), s) for s, (x, m) in enumerate(items) if m is not sympy.false]
         if not candidates:
             return exact_number(step.default) if step.default is not None else sympy.nan
         sign = 1 if step.op == "min" else -1

@@ -4,9 +4,9 @@ quantity move with an input.
 
 The varied input cells become one sympy symbol on the exact path, so every
 quantity is an expression in it. The root is bracketed and found numerically
-with the compiled kernel (the ground truth); then every if()/min/max/tier
-choice is fixed to the branch it takes at that root, and the resulting
-expression is solved symbolically. When the algebra works, the answer is the
+with the compiled kernel (the ground truth); then the exact path builds the
+quantity with every if()/min/max/tier/worst-scenario choice fixed to the
+branch it takes at that root, and that expression is solved symbolically. When the algebra works, the answer is the
 exact root (checked against the numeric one); otherwise the numeric root is
 given. Several cells may be varied together: they move by the same factor,
 and the answer is the value of the first one."""
@@ -104,8 +104,8 @@ def quantity_at(rules: Rules, data: dict[str, Any], name: str, key: str | None) 
 def expressions(rules: Rules, data: dict[str, Any], cells: list[Cell], targets: list[tuple[str, str | None]],
                 point: float) -> tuple[list[sympy.Expr], sympy.Symbol]:
     """The quantities (name, row key or None) as exact expressions of the first varied cell's value, from one
-    pass of the exact path; a worst-scenario pick (take=) is the one at `point`, as every other choice is in
-    branch_at."""
+    pass of the exact path, each the expression that holds near `point`: every if()/min/max/tier/worst-scenario
+    choice is the branch it takes there."""
     s = sympy.Symbol("x", positive=True)
     snap = rules.snapshot(data)
     symbols = {}
@@ -119,30 +119,6 @@ def expressions(rules: Rules, data: dict[str, Any], cells: list[Cell], targets: 
             value = value[snap.keys[rules.kernel.plan.outputs[name].shape.rows or ACCOUNT].index(key)]
         out.append(value)
     return out, s
-
-
-def branch_at(expr: sympy.Basic, s: sympy.Symbol, point: float) -> sympy.Basic:
-    """The expression with every Piecewise, Min, Max and Abs replaced by the piece it takes at s = point."""
-    at = {s: sympy.Float(point, 30)}
-
-    def pick(e: sympy.Basic) -> sympy.Basic:
-        if not e.has(s) or e.is_Atom:
-            return e
-        if isinstance(e, sympy.Piecewise):
-            for value, cond in e.args:
-                if cond is sympy.true or bool(cond.xreplace(at)):
-                    return pick(value)
-        if isinstance(e, (sympy.Min, sympy.Max)):
-            args = [pick(a) for a in e.args]
-            numeric = [float(sympy.N(a.xreplace(at), 30)) for a in args]
-            best = (min if isinstance(e, sympy.Min) else max)(range(len(args)), key=numeric.__getitem__)
-            return args[best]
-        if isinstance(e, sympy.Abs):
-            inner = pick(e.args[0])
-            return inner if float(sympy.N(inner.xreplace(at), 30)) >= 0 else -inner
-        return e.func(*[pick(a) for a in e.args])
-
-    return pick(expr)
 
 
 class _Timeout(Exception):
@@ -218,7 +194,7 @@ def solve(rules: Rules, data: dict[str, Any], target: str, value: float, specs: 
             hi = mid
     root = (lo + hi) / 2
     (expr,), s = expressions(rules, data, cells, [(name, key)], root)
-    exact = _solve_exactly(branch_at(expr, s, root), s, value, root)
+    exact = _solve_exactly(expr, s, value, root)
     if exact is not None:
         x = float(sympy.re(sympy.N(exact, 30)))
         if math.isclose(x, root, rel_tol=1e-6, abs_tol=1e-12):
@@ -233,6 +209,5 @@ def sensitivity(rules: Rules, data: dict[str, Any], names: list[str], specs: lis
     exprs, s = expressions(rules, data, cells, targets, cells[0].base)
     out = {}
     for target, expr in zip(names, exprs):
-        local = branch_at(expr, s, cells[0].base)
-        out[target] = float(sympy.N(sympy.diff(local, s).xreplace({s: exact_number(cells[0].base)}), 30))
+        out[target] = float(sympy.N(sympy.diff(expr, s).xreplace({s: exact_number(cells[0].base)}), 30))
     return out
