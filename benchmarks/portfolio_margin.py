@@ -28,7 +28,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 import okx_pm  # noqa: E402
 
 import marginspec  # noqa: E402
-from marginspec.evaluate import evaluate_batch  # noqa: E402
+from marginspec.run.evaluate import evaluate_batch  # noqa: E402
 
 RULESETS = ["okx/portfolio_margin@2024-12-30", "okx/portfolio_margin@2025-01-06", "gate/portfolio_margin@2025-01-01"]
 # Run in a fresh interpreter, so that nothing is cached in memory; the timer starts after `import marginspec`.

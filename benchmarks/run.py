@@ -30,7 +30,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 import okx_mcm  # noqa: E402
 
 import marginspec  # noqa: E402
-from marginspec.evaluate import evaluate_batch, evaluate_snapshot  # noqa: E402
+from marginspec.run.evaluate import evaluate_batch, evaluate_snapshot  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 RULESET = "okx/multi_currency_margin@2025-06-16"

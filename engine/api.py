@@ -18,14 +18,14 @@ from typing import Any
 
 import numpy as np
 
-from .batch import Batch
-from .catalog import Catalog, parse_date
+from .run.batch import Batch
+from .source.catalog import Catalog, parse_date
 from .errors import SnapshotError
-from .evaluate import Evaluation, evaluate_batch, evaluate_snapshot
-from .kernel import Kernel, load_kernel
-from .result import Result, build_result
-from .ruleset import RuleSet
-from .snapshot import Snapshot, SnapshotFormat, parse_as_of
+from .run.evaluate import Evaluation, evaluate_batch, evaluate_snapshot
+from .run.kernel import Kernel, load_kernel
+from .run.result import Result, build_result
+from .source.ruleset import RuleSet
+from .run.snapshot import Snapshot, SnapshotFormat, parse_as_of
 
 
 class Rules:

@@ -4,20 +4,19 @@ a repeated `marginspec evaluate` neither re-parses YAML nor imports sympy.
 
 The folder is $MARGINSPEC_CACHE_DIR, else $XDG_CACHE_HOME/marginspec, else
 ~/.cache/marginspec; when it cannot be written, a temporary folder is used.
-Like __pycache__, it holds code and pickles that will be loaded: it must be
-the user's own folder."""
+Like __pycache__, it holds code that will be loaded: it must be the user's own folder."""
 
 from __future__ import annotations
 
 import hashlib
 import os
-import pickle
+import json
 import tempfile
 from functools import cache
 from pathlib import Path
 from typing import Any
 
-from . import __version__
+from .version import __version__
 
 CACHE_ENV = "MARGINSPEC_CACHE_DIR"
 
@@ -49,8 +48,8 @@ def engine_fingerprint() -> bytes:
     """Hash of the engine's own source and schemas: any change to the code invalidates the cache."""
     here = Path(__file__).resolve().parent
     h = hashlib.sha256(__version__.encode())
-    for path in sorted(list(here.glob("*.py")) + list(here.glob("schemas/*.json"))):
-        h.update(path.name.encode() + b"\0" + path.read_bytes())
+    for path in sorted(list(here.rglob("*.py")) + list(here.rglob("*.json"))):
+        h.update(str(path.relative_to(here)).encode() + b"\0" + path.read_bytes())
     return h.digest()
 
 
@@ -61,16 +60,16 @@ def key_of(*parts: str | bytes) -> str:
     return h.hexdigest()[:40]
 
 
-def load(name: str) -> Any | None:
-    """A cached object, or None when absent or unreadable (a stale or foreign entry is ignored)."""
+def load_json(name: str) -> Any | None:
+    """A cached JSON value, or None when absent or unreadable (a stale or foreign entry is ignored)."""
     try:
-        return pickle.loads((cache_dir() / name).read_bytes())
-    except (OSError, pickle.PickleError, EOFError, AttributeError, ImportError, TypeError, ValueError):
+        return json.loads((cache_dir() / name).read_text(encoding="utf-8"))
+    except (OSError, ValueError, RecursionError):
         return None
 
 
-def store(name: str, obj: Any) -> None:
+def store_json(name: str, value: Any) -> None:
     try:
-        write_atomic(cache_dir() / name, pickle.dumps(obj, protocol=pickle.HIGHEST_PROTOCOL))
+        write_atomic(cache_dir() / name, json.dumps(value).encode("utf-8"))
     except OSError:
         pass  # a cache that cannot be written only costs time

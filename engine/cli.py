@@ -13,12 +13,12 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from . import __version__
+from .version import __version__
 from .api import Rules, snapshot_date
-from .catalog import RULES_ENV, Catalog, parse_date
+from .source.catalog import RULES_ENV, Catalog, parse_date
 from .errors import MarginspecError, RuleFileError, RuleFileErrors, UsageError
-from .plan import ACCOUNT
-from .snapshot import read_snapshot_file
+from .ir.plan import ACCOUNT
+from .run.snapshot import read_snapshot_file
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INVALID, EXIT_INTERNAL = 0, 1, 2, 3, 4
 
@@ -67,7 +67,7 @@ def _load(args: argparse.Namespace, spec: str, at: dt.date | None) -> Any:
 
 
 def cmd_show(args: argparse.Namespace) -> int:
-    from .report import show
+    from .report.text import show
 
     at = parse_date(args.at, "--at") if args.at else _today()
     rs = _load(args, args.ruleset, at)
@@ -80,7 +80,7 @@ def cmd_show(args: argparse.Namespace) -> int:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
-    from .report import summary
+    from .report.text import summary
 
     data = read_snapshot_file(Path(args.snapshot))
     at = parse_date(args.at, "--at") if args.at else snapshot_date(data)
@@ -91,7 +91,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     if args.explain and args.explain not in result.trace:
         raise UsageError(f"--explain: {args.explain!r} is not a quantity or threshold of {rs.ref} (see `marginspec show {rs.id}`)")
     if args.explain:  # imported here: explain reads formulas with sympy, which a plain evaluation never loads
-        from .explain import explain_tree, render
+        from .tools.explain import explain_tree, render
     if args.json:
         payload = json.loads(result.to_json())
         if args.explain:
@@ -110,9 +110,9 @@ def cmd_explain(args: argparse.Namespace) -> int:
 
 
 def cmd_diff(args: argparse.Namespace) -> int:
-    from .cases import case_files, load_cases
-    from .checking import roots_and_selection
-    from .diff import render, semantic_diff
+    from .tools.cases import case_files, load_cases
+    from .tools.check import roots_and_selection
+    from .tools.diff import render, semantic_diff
 
     paths = [Path(x) for x in (args.a, args.b) if Path(x).is_file()]
     roots, _ = roots_and_selection(paths)
@@ -140,8 +140,8 @@ def cmd_diff(args: argparse.Namespace) -> int:
 
 
 def cmd_solve(args: argparse.Namespace) -> int:
-    from .report import num
-    from .solve import sensitivity, solve
+    from .report.text import num
+    from .tools.solve import sensitivity, solve
 
     if not (args.target or args.sensitivity):  # before any file is read or rule set compiled
         raise UsageError("give --target NAME=VALUE, --sensitivity, or both")
@@ -180,7 +180,7 @@ def cmd_solve(args: argparse.Namespace) -> int:
 
 
 def cmd_schema(args: argparse.Namespace) -> int:
-    from .schema_check import schema
+    from .source.validation import schema
 
     if args.kind == "snapshot":
         if not args.ruleset:
@@ -193,7 +193,7 @@ def cmd_schema(args: argparse.Namespace) -> int:
 
 
 def cmd_audit(args: argparse.Namespace) -> int:
-    from .audit import audit
+    from .report.audit import audit
 
     at = parse_date(args.at, "--at") if args.at else _today()
     catalog = _catalog(args)
@@ -209,7 +209,7 @@ def cmd_audit(args: argparse.Namespace) -> int:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    from .checking import run_check
+    from .tools.check import run_check
 
     return run_check(args, _catalog)
 

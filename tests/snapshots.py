@@ -8,8 +8,9 @@ from typing import Any
 
 from hypothesis import strategies as st
 
-from marginspec.plan import ACCOUNT, Plan
-from marginspec.ruleset import RuleSet
+from marginspec.ir.plan import Plan
+from marginspec.language.shape import ACCOUNT
+from marginspec.source.ruleset import RuleSet
 
 GENERIC_KEYS = ["K1", "K2", "K3", "K4"]
 

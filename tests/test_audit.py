@@ -16,10 +16,10 @@ from pathlib import Path
 import pytest
 
 from conftest import DEMO_RULES, quantity
-from marginspec.audit import audit, build_report, markdown
-from marginspec.audit_html import html_report, math_block
-from marginspec.catalog import Catalog
-from marginspec.display import Unsupported, display_expr, render
+from marginspec.report.audit import audit, build_report, markdown
+from marginspec.report.audit_html import html_report, math_block
+from marginspec.source.catalog import Catalog
+from marginspec.report.typeset import Unsupported, display_expr, render
 
 # ---------------------------------------------------------------- formulas as mathematics
 

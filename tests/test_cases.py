@@ -6,8 +6,8 @@ import pytest
 
 from conftest import DEMO_RULES
 from marginspec.api import Rules
-from marginspec.cases import case_files, load_cases, run_case
-from marginspec.catalog import Catalog
+from marginspec.tools.cases import case_files, load_cases, run_case
+from marginspec.source.catalog import Catalog
 
 CATALOG = Catalog([DEMO_RULES])
 CASES = [case for path, display, exchanges in case_files(CATALOG) for case in load_cases(path, display, exchanges)]
@@ -27,7 +27,7 @@ def test_case(case):
 
 
 def test_every_bundled_quantity_and_threshold_is_exercised_by_a_case():
-    from marginspec.coverage import uncovered
+    from marginspec.tools.coverage import uncovered
 
     compiled: dict[str, Rules] = {}
     outcomes = [run_case(CATALOG, case, compiled) for case in CASES if not case.ruleset.startswith("demo/")]

@@ -5,8 +5,8 @@ from __future__ import annotations
 import yaml
 
 from conftest import quantity
-from marginspec.catalog import Catalog
-from marginspec.diff import semantic_diff, verdict
+from marginspec.source.catalog import Catalog
+from marginspec.tools.diff import semantic_diff, verdict
 from test_cli import run
 
 

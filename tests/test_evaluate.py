@@ -12,12 +12,12 @@ import pytest
 
 from conftest import quantity
 from marginspec.api import Rules
-from marginspec.batch import Batch
-from marginspec.catalog import Catalog
-from marginspec.compiler import compile_plan
+from marginspec.run.batch import Batch
+from marginspec.source.catalog import Catalog
+from marginspec.ir.compiler import compile_plan
 from marginspec.errors import EvaluationError
-from marginspec.evaluate import evaluate_batch, evaluate_snapshot
-from marginspec.exact import as_float, evaluate_exact
+from marginspec.run.evaluate import evaluate_batch, evaluate_snapshot
+from marginspec.backends.exact import as_float, evaluate_exact
 
 TIERS = {
     "bound": {"unit": "coin", "description": "amount"},

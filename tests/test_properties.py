@@ -15,12 +15,13 @@ from hypothesis import strategies as st
 
 from conftest import DEMO_RULES
 from marginspec.api import Rules
-from marginspec.catalog import Catalog
-from marginspec.compiler import compile_plan
+from marginspec.source.catalog import Catalog
+from marginspec.ir.compiler import compile_plan
 from marginspec.errors import EvaluationError
-from marginspec.evaluate import evaluate_snapshot
-from marginspec.exact import ExactEvaluator, as_float
-from marginspec.plan import ACCOUNT, Aggregate
+from marginspec.run.evaluate import evaluate_snapshot
+from marginspec.backends.exact import ExactEvaluator, as_float
+from marginspec.ir.plan import Aggregate
+from marginspec.language.shape import ACCOUNT
 from snapshots import snapshots
 
 CATALOG = Catalog([DEMO_RULES])  # the bundled rule sets plus the demo

@@ -9,7 +9,7 @@ import pytest
 
 from conftest import DEMO_RULES
 from marginspec.api import Rules
-from marginspec.catalog import Catalog
+from marginspec.source.catalog import Catalog
 from marginspec.errors import SnapshotError
 
 

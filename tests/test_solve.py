@@ -12,8 +12,8 @@ import pytest
 import marginspec
 from conftest import DEMO_RULES, DEMO_SNAPSHOT, quantity
 from marginspec.api import Rules
-from marginspec.catalog import Catalog
-from marginspec.solve import sensitivity, solve, with_value, parse_cells
+from marginspec.source.catalog import Catalog
+from marginspec.tools.solve import sensitivity, solve, with_value, parse_cells
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "exchanges"
 # bundled example -> (rule set, target quantity, cells moved together)

@@ -6,10 +6,10 @@ from __future__ import annotations
 import pytest
 
 from conftest import quantity
-from marginspec.catalog import Catalog
-from marginspec.compiler import compile_plan
+from marginspec.source.catalog import Catalog
+from marginspec.ir.compiler import compile_plan
 from marginspec.errors import RuleFileError, RuleFileErrors
-from marginspec.units import parse_unit, show
+from marginspec.language.units import parse_unit, show
 
 POSITION_UNITS = {
     "ctv": {"axis": "position", "type": "number", "unit": "face/contract", "description": "contract value", "default": 1},

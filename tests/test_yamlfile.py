@@ -3,7 +3,7 @@
 import pytest
 
 from marginspec.errors import RuleFileError
-from marginspec.yamlfile import parse_yaml
+from marginspec.source.yamlfile import parse_yaml
 
 
 def test_values_keep_their_line_and_column():

@@ -1,0 +1,151 @@
+"""Helpers the generated kernels call: grouped reductions and tier-table reads,
+in a numpy form (arrays of rows) and a plain-Python form (one row).
+
+Semantics shared by every backend (and documented in README):
+- sum over no rows is 0, count is 0; min over no rows is +inf and max is -inf
+  unless the formula gives default=;
+- a tier read of x picks the tier whose bounds contain x (lower_open:
+  lower < x <= upper; upper_open: lower <= x < upper); x below the first
+  tier reads the first tier; the last tier has no upper bound;
+- progressive(x) sums each tier's rate over the slice of x inside that tier,
+  so x at or below the first lower bound gives 0."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+import numpy as np
+
+from ..ir.plan import TierTable
+
+
+@dataclass(frozen=True)
+class NumpyTable:
+    """A tier table padded to a rectangle: one row per key, one column per tier."""
+
+    lower: np.ndarray  # +inf where a key has fewer tiers
+    start: np.ndarray  # lower with padding at 0, for progressive sums
+    width: np.ndarray  # upper - lower; 0 for padding, inf for the last tier
+    columns: dict[str, np.ndarray]
+    lower_open: bool
+
+
+def numpy_table(t: TierTable) -> NumpyTable:
+    n = max(len(lo) for lo in t.lower)
+    lower = np.full((len(t.keys), n), np.inf)
+    width = np.zeros((len(t.keys), n))
+    cols = {c: np.zeros((len(t.keys), n)) for c in t.columns}
+    for k, (lo, hi) in enumerate(zip(t.lower, t.upper)):
+        lower[k, : len(lo)] = lo
+        width[k, : len(lo)] = np.subtract(hi, lo)
+        for c, values in t.columns.items():
+            cols[c][k, : len(lo)] = values[k]
+    return NumpyTable(lower, np.where(np.isinf(lower), 0.0, lower), width, cols, t.interval == "lower_open")
+
+
+def tier_index(t: NumpyTable, x: np.ndarray, key: np.ndarray | None) -> np.ndarray:
+    """The tier containing each x (0 below the first tier); one pass per tier, no rows x tiers temporaries.
+    A key of -1 (not in the table, read with default=) gives tier 0 of key 0; tier_read replaces it."""
+    if key is None or t.lower.shape[0] == 1:
+        lows = t.lower[0][np.isfinite(t.lower[0])]
+        return np.maximum(np.searchsorted(lows, x, side="left" if t.lower_open else "right") - 1, 0)
+    k = np.maximum(key, 0)
+    tier = np.zeros(x.shape, dtype=np.intp)
+    for j in range(1, t.lower.shape[1]):
+        lo = t.lower[k, j]
+        if x.ndim == 2:
+            lo = lo[:, None]
+        tier += (x > lo) if t.lower_open else (x >= lo)
+    return tier
+
+
+def tier_read(t: NumpyTable, column: str, tier: np.ndarray, key: np.ndarray | None, default: float | None = None) -> np.ndarray:
+    """Value of `column` at each row's tier; rows whose key is -1 get `default`."""
+    col = t.columns[column]
+    if key is None or t.lower.shape[0] == 1:
+        value = col[0][tier]
+    else:
+        k = np.maximum(key, 0)
+        value = col[k[:, None] if tier.ndim == 2 else k, tier]
+    if default is None or key is None:
+        return value
+    missing = key < 0
+    return np.where(missing[:, None] if tier.ndim == 2 else missing, default, value)
+
+
+def tier_progressive(t: NumpyTable, column: str, x: np.ndarray, key: np.ndarray | None, default: float | None = None) -> np.ndarray:
+    """Sum over tiers of `column` times the part of x that falls inside the tier; key -1 gives `default`."""
+    col = t.columns[column]
+    k = np.zeros(x.shape[0], dtype=np.intp) if key is None else np.maximum(key, 0)
+    total = np.zeros(x.shape)
+    for j in range(t.lower.shape[1]):
+        lo, width, rate = t.start[k, j], t.width[k, j], col[k, j]
+        if x.ndim == 2:
+            lo, width, rate = lo[:, None], width[:, None], rate[:, None]
+        total += np.minimum(np.maximum(x - lo, 0.0), width) * rate  # padding: width 0, rate 0
+    if default is None or key is None:
+        return total
+    missing = key < 0
+    return np.where(missing[:, None] if x.ndim == 2 else missing, default, total)
+
+
+def group_sum(index: np.ndarray, values: np.ndarray, n: int, mask: np.ndarray | None) -> np.ndarray:
+    if mask is not None:
+        values = np.where(mask, values, 0.0)
+    if values.ndim == 1:
+        return np.bincount(index, weights=values, minlength=n)
+    # rows x grid: a product with the group-membership matrix (one 1 per row), summed in row order like bincount
+    # and about four times faster than a bincount over (group, grid point) pairs; imported here, as only grids need it
+    import scipy.sparse
+
+    rows = len(index)
+    membership = scipy.sparse.csc_matrix((np.ones(rows), index, np.arange(rows + 1)), shape=(n, rows))
+    return np.asarray(membership @ np.broadcast_to(values, (rows, values.shape[1])))
+
+
+def group_count(index: np.ndarray, n: int, mask: np.ndarray | None, grid: int | None) -> np.ndarray:
+    if mask is None:
+        counts = np.bincount(index, minlength=n).astype(float)
+        return counts if grid is None else np.repeat(counts[:, None], grid, axis=1)
+    if mask.ndim == 1:
+        return np.bincount(index[mask], minlength=n).astype(float)
+    return np.stack([np.bincount(index[mask[:, j]], minlength=n) for j in range(mask.shape[1])], axis=1).astype(float)
+
+
+def group_extreme(op: str, index: np.ndarray, values: np.ndarray, n: int, mask: np.ndarray | None, default: float | None) -> np.ndarray:
+    """Grouped min or max; empty groups get `default`, or +inf (min) / -inf (max)."""
+    fill = np.inf if op == "min" else -np.inf
+    ufunc = np.minimum if op == "min" else np.maximum
+    out = np.full((n,) + values.shape[1:], fill)
+    if mask is not None and mask.ndim == 1:
+        index, values = index[mask], values[mask]
+    elif mask is not None:
+        values = np.where(mask, values, fill)
+    ufunc.at(out, index, values)
+    if default is not None:
+        seen = group_count(index, n, mask if mask is not None and mask.ndim > 1 else None, values.shape[1] if values.ndim > 1 else None)
+        out = np.where(seen > 0, out, default)
+    return out
+
+
+# ---------- one-row forms, for the plain-Python kernel
+
+
+@dataclass(frozen=True)
+class RowTable:
+    lower: tuple[tuple[float, ...], ...]
+    upper: tuple[tuple[float, ...], ...]
+    columns: dict[str, tuple[tuple[float, ...], ...]]
+    lower_open: bool
+
+
+def row_table(t: TierTable) -> RowTable:
+    return RowTable(t.lower, t.upper, t.columns, t.interval == "lower_open")
+
+
+def row_tier_progressive(t: RowTable, column: str, x: float, key: int) -> float:
+    total = 0.0
+    for lo, hi, rate in zip(t.lower[key], t.upper[key], t.columns[column][key]):
+        if x <= lo:
+            break
+        total += rate * (min(x, hi) - lo)
+    return total

@@ -1,0 +1,304 @@
+"""Turn a loaded RuleSet into a Plan: resolve names, parse every formula with
+the whitelist parser, hoist aggregations, references and table reads into
+their own steps, check shapes and cycles, and order the steps."""
+
+from __future__ import annotations
+
+import itertools
+import math
+from typing import Any
+
+import sympy
+
+from ..source import model
+
+from ..language import units
+from ..errors import RuleFileError, RuleFileErrors
+from ..language.parser import FormulaParser
+from .lowering import StepBuilder, exact, var_term
+from .plan import ACCOUNT, GridAxis, IndexVar, InputCol, Plan, RowAxis, Shape, TierTable, Var
+from ..source.ruleset import RuleSet
+from ..language.terms import FunctionBinding, TableBinding, Term, broadcast
+
+
+class Compiler(StepBuilder):
+    """Builds the Plan of one rule set; implements the parser's Lowering protocol."""
+
+    def __init__(self, rs: RuleSet):
+        super().__init__()
+        self.rs = rs
+        self.grids: dict[str, GridAxis] = {}
+        self.names: dict[str, Term | TableBinding | FunctionBinding | str] = {}
+        self.inputs: list[InputCol] = []
+        self.tables: dict[str, TierTable] = {}
+
+    # ---------- errors
+
+    def err(self, section: str, name: str, message: str, *sub: str | int) -> RuleFileError:
+        return RuleFileError(f"{section}.{name}: {message}", self.rs.origin(section, name).loc(*sub))
+
+    # ---------- declarations
+
+    def declare(self, name: str, binding: Any, section: str, owner: str | None = None) -> None:
+        """Add a name to the one namespace formulas see; a second use of a name is an error."""
+        if name in self.names or name in ("inf", "if"):
+            raise self.err(section, owner or name, f"the name {name!r} is used twice (names of inputs, axis keys, grid columns, parameters, tables, functions, quantities and thresholds share one namespace)")
+        self.names[name] = binding
+
+    def unit_of(self, text: str | None, section: str, name: str, *where: str | int) -> Any:
+        """A declared unit, parsed; a located error for an unknown symbol."""
+        if text is None:
+            return None
+        try:
+            return units.parse_unit(text)
+        except units.UnitSyntaxError as exc:
+            raise self.err(section, name, str(exc), *(where or ("unit",))) from None
+
+    def is_group(self, axis: str) -> bool:
+        return axis in self.row_axes and self.row_axes[axis].group_of is not None
+
+    def build_axes(self) -> None:
+        for name, ax in self.rs.axes.items():
+            if name == ACCOUNT:
+                raise self.err("axes", name, "'account' is built in; do not declare it")
+            if ax.kind == "rows":
+                self.row_axes[name] = RowAxis(name, collection=ax.collection, key=ax.key)
+        for name, ax in self.rs.axes.items():
+            if ax.kind == "group":
+                if ax.group not in self.row_axes or self.row_axes[ax.group].group_of:
+                    raise self.err("axes", name, f"group: {ax.group!r} is not a row axis of the snapshot", "group")
+                self.row_axes[name] = RowAxis(name, group_of=ax.group, by=ax.by)
+            elif ax.kind == "grid":
+                cols: list[tuple[str, tuple[float, ...]]] = []
+                for col, pname in ax.grid.items():
+                    p = self.rs.parameters.get(pname)
+                    if p is None or not isinstance(p.value, tuple):
+                        raise self.err("axes", name, f"grid column {col!r}: {pname!r} is not a list parameter", "grid", col)
+                    cols.append((col, p.value))
+                product = list(itertools.product(*(values for _, values in cols)))
+                self.grids[name] = GridAxis(name, {c: tuple(p[i] for p in product) for i, (c, _) in enumerate(cols)})
+        collections = [a.collection for a in self.row_axes.values() if a.collection]
+        for name, ax in self.row_axes.items():
+            if ax.collection and (ax.collection in ("account", "as_of") or collections.count(ax.collection) > 1):
+                raise self.err("axes", name, f"collection {ax.collection!r} is reserved or used twice", "collection")
+
+    def shape_of(self, text: str, section: str, name: str) -> Shape:
+        parts = [p.strip() for p in text.split(" x ")]
+        rows_ok = set(self.row_axes) | {ACCOUNT}
+        if len(parts) == 1 and parts[0] in self.grids:
+            return Shape(None, parts[0])
+        if parts[0] not in rows_ok or len(parts) > 2 or (len(parts) == 2 and parts[1] not in self.grids):
+            known = ", ".join(sorted(rows_ok | set(self.grids)))
+            raise self.err(section, name, f"axis {text!r} is not an axis, or 'rows x grid' of them (axes: {known})", "axis")
+        return Shape(parts[0], parts[1] if len(parts) == 2 else None)
+
+    def build_inputs(self) -> None:
+        for axis_name, ax in self.row_axes.items():
+            if ax.collection:
+                self.index_var(IndexVar(f"_acct_{axis_name}", axis_name, ACCOUNT, "account"))
+                self.declare(ax.key, Term("text", Shape(axis_name), field=ax.key), "axes", axis_name)
+        for name, inp in self.rs.inputs.items():
+            if inp.axis != ACCOUNT and (inp.axis not in self.row_axes or self.row_axes[inp.axis].group_of):
+                raise self.err("inputs", name, f"axis {inp.axis!r} is not 'account' or a row axis of the snapshot", "axis")
+            shape = Shape(inp.axis)
+            if inp.type == "ref":
+                target = self.rs.axes.get(inp.to or "")
+                if target is None or target.kind == "grid" or inp.to == inp.axis:
+                    raise self.err("inputs", name, f"to: {inp.to!r} must be another row axis (or a grouping axis)", "to")
+                source = inp.from_ or name
+                if inp.from_ and not (inp.from_ in self.rs.inputs and self.rs.inputs[inp.from_].type == "text" and self.rs.inputs[inp.from_].axis == inp.axis) \
+                        and inp.from_ != self.row_axes.get(inp.axis, RowAxis("")).key:
+                    raise self.err("inputs", name, f"from: {inp.from_!r} must be the row key or a text input of {inp.axis}", "from")
+                idx = self.index_var(IndexVar(f"_ref_{inp.axis}_{name}", inp.axis, inp.to or "", "ref", field=source, allow_missing=inp.optional))
+                if inp.as_unit is not None and inp.as_unit not in units.ROW_RELATIVE:
+                    raise self.err("inputs", name, f"as_unit: {inp.as_unit!r} is not one of {', '.join(units.ROW_RELATIVE)}", "as_unit")
+                self.declare(name, Term("ref", shape, target=inp.to, index=idx, as_unit=inp.as_unit, optional=inp.optional), "inputs")
+            elif inp.type == "text":
+                self.declare(name, Term("text", shape, field=name), "inputs")
+            else:
+                kind = "bool" if inp.type == "boolean" else "number"
+                var = self.add_var(Var(name, shape, kind))
+                if inp.default is not None:
+                    self._check_default(name, inp)
+                self.inputs.append(InputCol(var, name, inp.axis, codes=inp.values, default=inp.default, minimum=inp.minimum,
+                                            maximum=inp.maximum, exclusive_minimum=inp.exclusive_minimum))
+                term = var_term(var, inp.values)
+                term.unit = self.unit_of(inp.unit, "inputs", name) if inp.type == "number" else None
+                term.identities = self._identities(name, inp)
+                self.declare(name, term, "inputs")
+        for name, ax in self.row_axes.items():
+            if ax.group_of:
+                by = self.rs.inputs.get(ax.by or "")
+                if not ((by and by.type == "text" and by.axis == ax.group_of) or ax.by == self.row_axes[ax.group_of].key):
+                    raise self.err("axes", name, f"by: {ax.by!r} must be a text input of {ax.group_of}", "by")
+                self.index_var(IndexVar(f"_acct_{name}", name, ACCOUNT, "account"))
+                idx = self.index_var(IndexVar(f"_grp_{ax.group_of}_{name}", ax.group_of, name, "group", field=ax.by))
+                self.declare(name, Term("ref", Shape(ax.group_of), target=name, index=idx), "axes")
+
+    def _identities(self, name: str, inp: model.Input) -> dict[str, Any] | None:
+        if not inp.unit_identities:
+            return None
+        out = {}
+        for value, lines in inp.unit_identities.items():
+            if value not in inp.values:
+                raise self.err("inputs", name, f"unit_identities: {value!r} is not one of the values {', '.join(inp.values)}", "unit_identities", value)
+            try:
+                out[value] = units.identity_pairs(lines)
+            except units.UnitSyntaxError as exc:
+                raise self.err("inputs", name, str(exc), "unit_identities", value) from None
+        return out
+
+    def _check_default(self, name: str, inp: model.Input) -> None:
+        ok = {
+            "number": isinstance(inp.default, (int, float)) and not isinstance(inp.default, bool),
+            "boolean": isinstance(inp.default, bool),
+            "enum": inp.default in inp.values,
+        }[inp.type]
+        if not ok:
+            raise self.err("inputs", name, f"default {inp.default!r} does not fit type {inp.type}", "default")
+
+    def build_parameters(self) -> None:
+        grid_cols = {c: g for g in self.grids.values() for c in g.columns}
+        for col, grid in grid_cols.items():
+            var = self.add_var(Var(col, Shape(None, grid.name)))
+            term = var_term(var)
+            param = self.rs.axes[grid.name].grid[col]  # type: ignore[index]
+            term.unit = self.unit_of(self.rs.parameters[param].unit, "parameters", param)
+            self.declare(col, term, "axes", grid.name)
+        for name, p in self.rs.parameters.items():
+            if isinstance(p.value, tuple):
+                self.declare(name, "a list parameter; use it as a grid column", "parameters")
+            else:
+                self.declare(name, Term("number", Shape(None), exact(p.value), unit=self.unit_of(p.unit, "parameters", name)), "parameters")
+
+    def build_tables(self) -> None:
+        for name, t in self.rs.tables.items():
+            self.tables[name] = self._tier_table(name, t)
+            columns = {c: self.unit_of(col.unit, "tables", name, "columns", c, "unit") for c, col in t.columns.items()}
+            bound = self.unit_of(t.bound.unit, "tables", name, "bound", "unit")
+            self.declare(name, TableBinding(name, columns, keyed=set(t.tiers) != {"*"}, bound=bound), "tables")
+
+    def _tier_table(self, name: str, t: model.Table) -> TierTable:
+        lower, upper, cols = [], [], {c: [] for c in t.columns}
+        rationals: dict[str, list[tuple[sympy.Expr, ...]]] = {c: [] for c in t.columns}
+        for key, rows in t.tiers.items():
+            lo, hi = [], []
+            for i, row in enumerate(rows):
+                where = ("tiers", key, i)
+                missing = [c for c in t.columns if c not in row]
+                extra = [c for c in row if c not in t.columns and c not in ("lower", "upper")]
+                if missing or extra:
+                    raise RuleFileError(f"tables.{name}: tier {key}[{i}] " + (f"lacks {missing}" if missing else f"has undeclared columns {extra}"), self.rs.origin("tables", name).loc(*where))
+                if i and row["lower"] != rows[i - 1]["upper"]:
+                    raise RuleFileError(f"tables.{name}: tier {key}[{i}] starts at {row['lower']} but the tier before ends at {rows[i - 1]['upper']}", self.rs.origin("tables", name).loc(*where, "lower"))
+                last = i == len(rows) - 1
+                if (row["upper"] is None) != last or (row["upper"] is not None and row["upper"] <= row["lower"]):
+                    raise RuleFileError(f"tables.{name}: tier {key}[{i}] needs upper > lower, and only the last tier has upper: null (no limit)", self.rs.origin("tables", name).loc(*where, "upper"))
+                lo.append(float(row["lower"]))
+                hi.append(math.inf if row["upper"] is None else float(row["upper"]))
+            lower.append(tuple(lo))
+            upper.append(tuple(hi))
+            for c in t.columns:
+                cols[c].append(tuple(float(r[c]) for r in rows))
+                rationals[c].append(tuple(exact(r[c]) for r in rows))
+        return TierTable(name, tuple(t.tiers), t.interval, tuple(lower), tuple(upper),
+                         {c: tuple(v) for c, v in cols.items()}, {c: tuple(v) for c, v in rationals.items()})
+
+    def build_callables(self) -> None:
+        for name, f in self.rs.functions.items():
+            self.declare(name, FunctionBinding(name, f.params, f.formula, self.rs.origin("functions", name).loc("formula"),
+                                               self.unit_of(f.unit, "functions", name)), "functions")
+        for section, kind in (("quantities", "number"), ("thresholds", "bool")):
+            for name, q in self.rs.section(section).items():
+                shape = self.shape_of(q.axis, section, name)
+                if section == "thresholds" and (shape.grid or shape.rows is None):
+                    raise self.err(section, name, "thresholds live on account or a row axis, not on a grid", "axis")
+                var = self.add_var(Var(name, shape, kind))
+                term = var_term(var)
+                if section == "quantities":
+                    term.unit = self.unit_of(q.unit, section, name)
+                self.declare(name, term, section)
+
+    # ---------- the Lowering protocol used by the parser
+
+    def resolve(self, name: str) -> Term | TableBinding | FunctionBinding | None:
+        found = self.names.get(name)
+        if isinstance(found, str):
+            return None
+        return found
+
+    def known_names(self) -> list[str]:
+        return [n for n in self.names if "@" not in n]
+
+    def grid_axes(self) -> set[str]:
+        return set(self.grids)
+
+    # ---------- formulas
+
+    def compile_formulas(self) -> dict[str, list[str]]:
+        deps: dict[str, list[str]] = {}
+        problems: list[RuleFileError] = []
+        for section, field in (("quantities", "formula"), ("thresholds", "when")):
+            for name, q in self.rs.section(section).items():
+                var = self.vars[name]
+                parser = FormulaParser(self, self.rs.origin(section, name).loc(field))
+                try:
+                    term = parser.parse(getattr(q, field))
+                    want = "bool" if section == "thresholds" else "number"
+                    if term.kind != want:
+                        raise self.err(section, name, f"the formula gives a {term.kind}, but a {'condition' if want == 'bool' else 'number'} is needed", field)
+                    if broadcast(var.shape, term.shape) != var.shape:
+                        raise self.err(section, name, f"the formula's values live on {term.shape}, but the entry says axis {var.shape}; aggregate with sum(...)/min(...)/max(...) or change axis", field)
+                    declared = self.names[name].unit if section == "quantities" else None  # type: ignore[union-attr]
+                    if declared is not None and term.unit is not None and units.canon(term.unit, {}) != declared:
+                        raise self.err(section, name, f"the formula gives a value in {units.show(term.unit)}, but the entry declares unit {units.show(declared)}", field)
+                    self.elementwise(var.shape, term.expr, want, out=var)
+                except RuleFileError as exc:
+                    problems.append(exc)
+                deps[name] = sorted(parser.used)
+        if problems:
+            raise RuleFileErrors(problems)
+        return deps
+
+    def check_cycles(self, deps: dict[str, list[str]]) -> None:
+        computed = set(self.rs.quantities) | set(self.rs.thresholds)
+        state: dict[str, int] = {}
+        path: list[str] = []
+
+        def visit(n: str) -> None:
+            state[n] = 1
+            path.append(n)
+            for d in deps.get(n, []):
+                if d not in computed:
+                    continue
+                if state.get(d) == 1:
+                    cycle = path[path.index(d):] + [d]
+                    section = "quantities" if d in self.rs.quantities else "thresholds"
+                    raise self.err(section, d, f"formulas depend on each other in a cycle: {' -> '.join(cycle)}", "formula" if section == "quantities" else "when")
+                if d not in state:
+                    visit(d)
+            path.pop()
+            state[n] = 2
+
+        for n in sorted(computed):
+            if n not in state:
+                visit(n)
+
+    def run(self) -> Plan:
+        self.build_axes()
+        self.build_inputs()
+        self.build_parameters()
+        self.build_tables()
+        self.build_callables()
+        deps = self.compile_formulas()
+        self.check_cycles(deps)
+        self.inline_aliases()
+        outputs = {n: self.vars[n] for n in list(self.rs.quantities) + list(self.rs.thresholds)}
+        thresholds = {n: (t.axis, t.severity) for n, t in self.rs.thresholds.items()}
+        return Plan(self.rs.ref, self.row_axes, self.grids, self.inputs, self.indexes, self.tables,
+                    self.ordered_steps(), outputs, thresholds, deps, self.vars)
+
+
+def compile_plan(rs: RuleSet) -> Plan:
+    """Compile a rule set to its plan; raises RuleFileError(s) with locations."""
+    return Compiler(rs).run()

@@ -1,0 +1,113 @@
+"""Plain-text renderings for the CLI: the evaluation summary, the derivation
+of one value, and a rule set's contents."""
+
+from __future__ import annotations
+
+import math
+import textwrap
+from typing import Any
+
+from ..ir.plan import ACCOUNT
+from ..run.result import Result
+from ..source.ruleset import RuleSet
+
+
+def num(v: Any) -> str:
+    """Numbers as a person reads them: grouped digits, up to 10 significant figures."""
+    if isinstance(v, bool):
+        return "yes" if v else "no"
+    if isinstance(v, (int, float)):
+        if math.isinf(v):
+            return "inf" if v > 0 else "-inf"
+        return format(v + 0.0, ",.10g")  # + 0.0 turns -0.0 into 0
+    if isinstance(v, list):
+        return "[" + ", ".join(num(x) for x in v[:8]) + (", ..." if len(v) > 8 else "") + "]"
+    if isinstance(v, dict):
+        return ", ".join(f"{k}={num(x)}" for k, x in list(v.items())[:12]) + (", ..." if len(v) > 12 else "")
+    return str(v)
+
+
+def _table(header: list[str], rows: list[list[str]]) -> list[str]:
+    widths = [max(len(r[i]) for r in [header] + rows) for i in range(len(header))]
+    fmt = lambda r: "  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths)))  # noqa: E731
+    return [fmt(header), fmt(["-" * w for w in widths])] + [fmt(r) for r in rows]
+
+
+def summary(rs: RuleSet, result: Result, source: str) -> str:
+    """The readable table of `marginspec evaluate`: key values per axis and the states."""
+    shown = [n for n, q in rs.quantities.items() if q.show] or [n for n, q in rs.quantities.items() if q.axis == ACCOUNT]
+    r = result.receipt
+    out = [f"{result.ruleset}  {result.title}", f"snapshot {source}, as of {r.as_of}; rules in force on {r.evaluation_date}", ""]
+    account = [n for n in shown if rs.quantities[n].axis == ACCOUNT]
+    if account:
+        rows = [[n, num(result.value(n)), rs.quantities[n].unit] for n in account]
+        out += _table(["account", "value", "unit"], rows)
+    if ACCOUNT in result.states:
+        st = result.states[ACCOUNT]
+        out.append(f"state: {st['state']}" + (f" (triggered: {', '.join(st['triggered'])})" if st["triggered"] else ""))
+    axes = dict.fromkeys(rs.quantities[n].axis for n in shown if rs.quantities[n].axis != ACCOUNT and " x " not in rs.quantities[n].axis)
+    for axis in axes:
+        names = [n for n in shown if rs.quantities[n].axis == axis]
+        keys = list(result.values.get(axis, {}))
+        states = result.states.get(axis, {})
+        head = [axis] + [f"{n} [{rs.quantities[n].unit}]" for n in names] + (["state"] if states else [])
+        body = [[k] + [num(result.value(n, k)) for n in names] + ([states[k]["state"]] if states else []) for k in keys]
+        out += ["", *(_table(head, body) if body else [f"{axis}: no rows"])]
+    for n in shown:
+        if " x " in rs.quantities[n].axis:
+            out += ["", *grid_table(result, n, rs.quantities[n].unit)]
+    return "\n".join(out)
+
+
+def grid_table(result: Result, name: str, unit: str | None) -> list[str]:
+    """A quantity on rows x grid as a table: one line per grid point (its columns), one column per row."""
+    rows_axis, grid = result.trace[name].axis.split(" x ")
+    columns = result.grids.get(grid, {})
+    values = result.value(name)
+    keys = list(values) if isinstance(values, dict) else []
+    size = len(next(iter(columns.values()))) if columns else 0
+    head = list(columns) + [f"{k}" for k in keys]
+    body = [[num(columns[c][i]) for c in columns] + [num(values[k][i]) for k in keys] for i in range(size)]
+    title = f"{name} [{unit}] on {rows_axis} x {grid}"
+    return [title, *(_table(head, body) if keys else [f"{rows_axis}: no rows"])]
+
+
+def show(rs: RuleSet) -> str:
+    """A rule set's formulas, parameters, thresholds and sources, for reading in a terminal."""
+    out = [f"{rs.ref}  {rs.title}", f"valid from {rs.version}" + (f" to {rs.valid_to}" if rs.valid_to else "") + (f"; extends {rs.extends}" if rs.extends else ""), ""]
+    if rs.description:
+        out += textwrap.wrap(rs.description, 100) + [""]
+
+    def cite(entry: Any, pad: str) -> None:
+        for c in entry.sources:
+            d = rs.documents.get(c.ref)
+            out.append(f"{pad}source [{c.ref}] {d.url if d else ''}")
+            out.extend(textwrap.wrap(f'"{c.quote}"', 100, initial_indent=pad + "  ", subsequent_indent=pad + "  "))
+        for label in ("assumption", "ambiguity"):
+            text = getattr(entry, label, None)
+            if text:
+                out.extend(textwrap.wrap(f"{label}: {text}", 100, initial_indent=pad, subsequent_indent=pad + "  "))
+
+    out.append("Parameters")
+    for n, p in rs.parameters.items():
+        out.append(f"  {n} = {num(p.value if isinstance(p.value, float) else list(p.value))} [{p.unit}]")
+        cite(p, "    ")
+    out += ["", "Tables"]
+    for n, t in rs.tables.items():
+        out.append(f"  {n}: {t.title or ''} ({'exchanges/' + t.file if t.file else 'inline'}; {len(t.tiers)} keys; columns {', '.join(t.columns)})")
+    out += ["", "Functions"]
+    for n, f in rs.functions.items():
+        out.append(f"  {n}({', '.join(f.params)}) = {f.formula}")
+        cite(f, "    ")
+    out += ["", "Quantities"]
+    for n, q in rs.quantities.items():
+        out.append(f"  {n} [{q.unit}] on {q.axis} = {q.formula}")
+        cite(q, "    ")
+    out += ["", "Thresholds"]
+    for n, t in rs.thresholds.items():
+        out.append(f"  {n} (severity {t.severity}) on {t.axis} when {t.when}")
+        cite(t, "    ")
+    out += ["", "Documents"]
+    for k, d in rs.documents.items():
+        out.append(f"  [{k}] {d.title} <{d.url}>" + (f" retrieved {d.retrieved}" if d.retrieved else ""))
+    return "\n".join(out)

@@ -1,0 +1,144 @@
+"""The result of evaluating a snapshot: values per axis, risk states, the trace
+of every quantity (formula, what it read, value, cited sources) and a receipt
+that says exactly which rules produced it. These are pydantic models: the JSON
+output is their serialisation (infinite values are written "Infinity")."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict
+
+from ..version import __version__
+from .evaluate import Evaluation
+from ..ir.plan import ACCOUNT, Plan
+from ..source.ruleset import RuleSet
+from .snapshot import Snapshot
+
+SCHEMA_VERSION = "marginspec/rule-file/v1"
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(ser_json_inf_nan="strings", frozen=True)
+
+
+class Citation(_Model):
+    document: str
+    title: str
+    url: str
+    quote: str
+    retrieved: str | None = None
+
+
+class TraceEntry(_Model):
+    """How one quantity or threshold was made."""
+
+    name: str
+    kind: str  # quantity | threshold
+    axis: str
+    unit: str | None
+    formula: str
+    reads: list[str]
+    value: Any
+    description: str | None = None
+    sources: list[Citation] = []
+    assumption: str | None = None
+    ambiguity: str | None = None
+
+
+class Receipt(_Model):
+    ruleset: str
+    version: str
+    file: str
+    file_sha256: str
+    content_sha256: str
+    files: list[str]
+    schema_version: str
+    engine_version: str
+    evaluation_date: str
+    as_of: str
+    computed_at: str
+    backend: str
+
+
+class Result(_Model):
+    """Values, states, trace and receipt of one evaluation."""
+
+    ruleset: str
+    title: str
+    receipt: Receipt
+    values: dict[str, Any]
+    states: dict[str, Any]
+    grids: dict[str, dict[str, list[float]]]
+    trace: dict[str, TraceEntry]
+
+    def value(self, name: str, key: str | None = None) -> Any:
+        """A quantity or threshold: `value("adjusted_equity")`, `value("equity", "BTC")`; rows as {key: value}."""
+        v = self.trace[name].value
+        return v if key is None else v[key]
+
+    def state(self, axis: str = ACCOUNT, key: str | None = None) -> str:
+        node = self.states[axis] if key is None else self.states[axis][key]
+        return node["state"]
+
+    def to_json(self, indent: int | None = 2) -> str:
+        return self.model_dump_json(indent=indent)
+
+
+def citations(rs: RuleSet, entry: Any, documents: dict[str, Any] | None = None) -> list[Citation]:
+    docs = documents or rs.documents
+    out = []
+    for c in getattr(entry, "sources", ()) or ():
+        d = docs[c.ref]
+        out.append(Citation(document=c.ref, title=d.title, url=d.url, quote=c.quote, retrieved=d.retrieved))
+    return out
+
+
+def _by_row(plan: Plan, values: dict[str, Any], keys: dict[str, list[str]]) -> dict[str, Any]:
+    out: dict[str, Any] = {ACCOUNT: {}}
+    for name, var in plan.outputs.items():
+        if name in plan.thresholds:
+            continue
+        rows = var.shape.rows
+        if rows in (None, ACCOUNT):
+            out[ACCOUNT][name] = values[name]
+        else:
+            table = out.setdefault(rows, {k: {} for k in keys.get(rows, [])})
+            for key, v in zip(keys.get(rows, []), values[name]):
+                table[key][name] = v
+    return out
+
+
+def _value_of(plan: Plan, name: str, values: dict[str, Any], keys: dict[str, list[str]]) -> Any:
+    rows = plan.outputs[name].shape.rows
+    if rows in (None, ACCOUNT):
+        return values[name]
+    return dict(zip(keys.get(rows, []), values[name]))
+
+
+def build_result(rs: RuleSet, plan: Plan, snap: Snapshot, ev: Evaluation, at: dt.date) -> Result:
+    trace: dict[str, TraceEntry] = {}
+    for section, kind, formula_field in (("quantities", "quantity", "formula"), ("thresholds", "threshold", "when")):
+        for name, entry in rs.section(section).items():
+            trace[name] = TraceEntry(
+                name=name, kind=kind, axis=entry.axis, unit=getattr(entry, "unit", None),
+                formula=getattr(entry, formula_field), reads=plan.deps.get(name, []),
+                value=_value_of(plan, name, ev.values, snap.keys), description=entry.description,
+                sources=citations(rs, entry), assumption=entry.assumption, ambiguity=entry.ambiguity,
+            )
+    states: dict[str, Any] = {}
+    for axis, per_row in ev.states.items():
+        if axis == ACCOUNT:
+            states[axis] = {"state": per_row[0], "triggered": ev.triggered[axis][0]}
+        else:
+            states[axis] = {k: {"state": s, "triggered": t} for k, s, t in zip(snap.keys[axis], per_row, ev.triggered[axis])}
+    receipt = Receipt(
+        ruleset=rs.id, version=rs.version, file=rs.file.path, file_sha256=rs.file.sha256,
+        content_sha256=rs.content_sha256, files=[f.path for f in rs.files], schema_version=SCHEMA_VERSION,
+        engine_version=__version__, evaluation_date=at.isoformat(), as_of=snap.as_of.isoformat(),
+        computed_at=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"), backend=ev.backend,
+    )
+    grids = {g.name: {c: list(v) for c, v in g.columns.items()} for g in plan.grid_axes.values()}
+    return Result(ruleset=rs.ref, title=rs.title, receipt=receipt, values=_by_row(plan, ev.values, snap.keys),
+                  states=states, grids=grids, trace=trace)

@@ -1,0 +1,248 @@
+"""Account snapshots: the schema generated from a rule set's declared inputs,
+validation with JSON-path errors, and preparation into rows and index lists
+that the kernels read.
+
+A snapshot is JSON or YAML:
+
+    {"as_of": "2025-06-01T00:00:00Z",
+     "account": {...account inputs...},
+     "currencies": [{"currency": "BTC", ...}, ...],     # one list per row axis
+     "meta": {...anything, ignored...}}
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import ConfigDict, Field, TypeAdapter, ValidationError
+from typing_extensions import NotRequired, Required, TypedDict
+
+from ..errors import RuleFileError, SnapshotError
+from ..ir.plan import ACCOUNT, Plan
+from ..source.ruleset import RuleSet
+from ..source.yamlfile import parse_yaml
+
+MAX_SNAPSHOT_BYTES = 200_000_000
+MAX_REPORTED = 25
+KEY_TEXT = Annotated[str, Field(min_length=1, max_length=128)]
+
+
+def parse_as_of(text: str) -> dt.datetime:
+    """ISO 8601 date or date-time; a date means midnight UTC, a time without zone means UTC."""
+    value = dt.datetime.fromisoformat(text)
+    return value if value.tzinfo else value.replace(tzinfo=dt.timezone.utc)
+
+
+def json_path(loc: tuple[Any, ...]) -> str:
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
+
+
+@dataclass
+class Snapshot:
+    """A validated snapshot, prepared for evaluation."""
+
+    as_of: dt.datetime
+    account: dict[str, Any]
+    rows: dict[str, list[dict[str, Any]]]
+    counts: dict[str, int]
+    keys: dict[str, list[str]]
+    index: dict[str, list[int]] = field(default_factory=dict)
+    source: str | None = None
+
+
+class SnapshotFormat:
+    """The snapshot format of one rule set: its JSON Schema and its validator."""
+
+    def __init__(self, plan: Plan, rs: RuleSet):
+        self.plan = plan
+        self.rs = rs
+        self.defaults: dict[str, dict[str, Any]] = {}
+        self.widths: dict[str, int] = {}  # fields a row of each axis has when none is left out
+        self.adapter = TypeAdapter(self._model())
+
+    def _field(self, name: str) -> Any:
+        inp = self.rs.inputs[name]
+        meta: dict[str, Any] = {"description": inp.description + (f" [{inp.unit}]" if inp.unit else "")}
+        if inp.default is not None:
+            meta["json_schema_extra"] = {"default": inp.default}
+        if inp.type == "number":
+            limits = {"ge": inp.minimum, "le": inp.maximum, "gt": inp.exclusive_minimum}
+            typ: Any = Annotated[float, Field(strict=True, allow_inf_nan=False, **{k: v for k, v in limits.items() if v is not None}, **meta)]
+        elif inp.type == "boolean":
+            typ = Annotated[bool, Field(strict=True, **meta)]
+        elif inp.type == "enum":
+            typ = Annotated[Literal[inp.values], Field(**meta)]  # type: ignore[valid-type]
+        else:
+            typ = Annotated[str, Field(min_length=1, max_length=128, **meta)]
+        if inp.default is not None:
+            self.defaults.setdefault(inp.axis, {})[name] = inp.default
+            return NotRequired[typ]
+        return Required[typ]
+
+    def _typed_dict(self, title: str, fields: dict[str, Any]) -> Any:
+        td = TypedDict(title, fields)  # type: ignore[operator]
+        td.__pydantic_config__ = ConfigDict(extra="forbid", title=title)  # type: ignore[attr-defined]
+        return td
+
+    def _model(self) -> Any:
+        by_axis: dict[str, dict[str, Any]] = {}
+        for name, inp in self.rs.inputs.items():
+            if not inp.from_:  # a ref that takes its key from another field is not in the snapshot
+                by_axis.setdefault(inp.axis, {})[name] = self._field(name)
+        top: dict[str, Any] = {
+            "as_of": Required[Annotated[str, Field(pattern=r"^\d{4}-\d{2}-\d{2}([T ][0-9:.]+(Z|[+-]\d{2}:?\d{2})?)?$",
+                                                  description="when the snapshot was taken (ISO 8601); it chooses the rule-set version")]],
+            "meta": NotRequired[Annotated[dict[str, Any], Field(description="free-form notes, ignored")]],
+        }
+        account_fields = by_axis.get(ACCOUNT, {})
+        self.widths[ACCOUNT] = len(account_fields)
+        if account_fields:
+            required = any(getattr(t, "__origin__", None) is Required for t in account_fields.values())
+            wrap = Required if required else NotRequired
+            top["account"] = wrap[self._typed_dict("Account", account_fields)]
+        for axis in self.plan.row_axes.values():
+            if not axis.collection:
+                continue
+            fields = {axis.key: Required[Annotated[KEY_TEXT, Field(description=f"identifies the row ({axis.key}); unique within the snapshot")]]}
+            fields.update(by_axis.get(axis.name, {}))
+            self.widths[axis.name] = len(fields)
+            top[axis.collection] = NotRequired[list[self._typed_dict(axis.name.title().replace("_", ""), fields)]]  # type: ignore[misc]
+        return self._typed_dict("Snapshot", top)
+
+    def json_schema(self) -> dict[str, Any]:
+        body = self.adapter.json_schema()
+        return {"$schema": "https://json-schema.org/draft/2020-12/schema", "title": f"marginspec snapshot for {self.rs.ref}", **body}
+
+    # ---------- validation and preparation
+
+    def validate(self, data: Any, source: str | None = None) -> Snapshot:
+        """Validate plain data (parsed JSON/YAML) and prepare it; raises SnapshotError."""
+        try:
+            clean = self.adapter.validate_python(data)
+        except ValidationError as exc:
+            problems = [(json_path(e["loc"]), _message(e)) for e in exc.errors()[:MAX_REPORTED]]
+            raise SnapshotError(problems, source) from None
+        try:
+            as_of = parse_as_of(clean["as_of"])
+        except ValueError:
+            raise SnapshotError([("as_of", f"not a valid ISO 8601 date or date-time: {clean['as_of']!r}")], source) from None
+        account = clean.get("account", {})
+        _fill([account], self.defaults.get(ACCOUNT), self.widths[ACCOUNT])
+        rows: dict[str, list[dict[str, Any]]] = {}
+        for axis in self.plan.row_axes.values():
+            if axis.collection:
+                rows[axis.name] = clean.get(axis.collection, [])
+                _fill(rows[axis.name], self.defaults.get(axis.name), self.widths[axis.name])
+        snap = Snapshot(as_of, account, rows, {}, {}, source=source)
+        prepare_indexes(self.plan, snap)
+        return snap
+
+
+def _fill(rows: list[dict[str, Any]], defaults: dict[str, Any] | None, width: int) -> None:
+    """Put in the defaults of fields rows leave out (validation returned new dicts, so this changes no input).
+    A row with `width` fields has them all, as validation refuses unknown ones."""
+    if not defaults:
+        return
+    for row in rows:
+        if len(row) < width:
+            for name, value in defaults.items():
+                row.setdefault(name, value)
+
+
+def _message(err: Any) -> str:
+    kind = err["type"]
+    if kind == "missing":
+        return "required field is missing"
+    if kind == "extra_forbidden":
+        return "unknown field (not an input of this rule set; see `marginspec schema snapshot RULESET`)"
+    got = err.get("input")
+    shown = repr(got) if not isinstance(got, (dict, list)) else type(got).__name__
+    return f"{err['msg']} (got {shown})" if kind != "literal_error" else f"{err['msg']}, got {shown}"
+
+
+def prepare_indexes(plan: Plan, snap: Snapshot) -> None:
+    """Row counts, row keys, group rows, and the index lists refs/groups/table keys need."""
+    problems: list[tuple[str, str]] = []
+    collection = {a.name: a.collection for a in plan.row_axes.values()}
+    for axis in plan.row_axes.values():
+        if axis.collection:
+            keys = [r[axis.key] for r in snap.rows[axis.name]]
+            if len(set(keys)) != len(keys):
+                first: dict[str, int] = {}
+                for i, k in enumerate(keys):
+                    if k in first:
+                        problems.append((f"{axis.collection}[{i}].{axis.key}", f"duplicate {axis.key} {k!r} (also at {axis.collection}[{first[k]}])"))
+                    first.setdefault(k, i)
+            snap.keys[axis.name] = keys
+            snap.counts[axis.name] = len(keys)
+    for iv in plan.indexes.values():
+        if iv.how == "group":
+            values = [r[iv.field] for r in snap.rows[iv.axis]]
+            order = list(dict.fromkeys(values))
+            pos = {v: i for i, v in enumerate(order)}
+            snap.index[iv.name] = [pos[v] for v in values]
+            snap.keys[iv.target] = order
+            snap.counts[iv.target] = len(order)
+    for iv in plan.indexes.values():
+        if iv.how == "account":
+            snap.index[iv.name] = [0] * snap.counts[iv.axis]
+        elif iv.how == "ref":
+            lookup = {k: i for i, k in enumerate(snap.keys[iv.target])}
+            rows = [snap.account] if iv.axis == ACCOUNT else snap.rows[iv.axis]
+            out = [lookup.get(r[iv.field], -1) for r in rows]
+            if -1 in out and not iv.allow_missing:
+                known = ", ".join(snap.keys[iv.target][:10]) or "none"
+                problems += [(f"account.{iv.field}" if iv.axis == ACCOUNT else f"{collection[iv.axis]}[{i}].{iv.field}",
+                              f"{rows[i][iv.field]!r} is not in {collection[iv.target]} (known: {known})")
+                             for i, j in enumerate(out) if j < 0]
+            snap.index[iv.name] = out
+        elif iv.how == "table_key":
+            table = plan.tables[iv.table or ""]
+            pos = table.position
+            star = pos.get("*", -1)
+            if iv.axis == ACCOUNT:
+                texts = [snap.account.get(iv.field or "")]
+            elif collection.get(iv.axis):
+                texts = [r[iv.field] for r in snap.rows[iv.axis]]
+            else:  # a grouping axis: its rows' keys are the grouped text
+                texts = snap.keys[iv.axis]
+            out = [pos.get(k, star) for k in texts]
+            if -1 in out and not iv.allow_missing:
+                for i, j in enumerate(out):
+                    if j < 0:
+                        where = f"{collection[iv.axis]}[{i}].{iv.field}" if collection.get(iv.axis) else f"{iv.axis} {texts[i]!r}"
+                        problems.append((where, f"table {iv.table!r} has no tiers for {texts[i]!r} (it has: {', '.join(table.keys[:12])})"))
+            snap.index[iv.name] = out
+    if problems:
+        raise SnapshotError(problems[:MAX_REPORTED], snap.source)
+
+
+def read_snapshot_file(path: Path) -> Any:
+    """Parse a snapshot file (JSON, or YAML by extension) into plain data; raises SnapshotError."""
+    name = str(path)
+    try:
+        if path.stat().st_size > MAX_SNAPSHOT_BYTES:
+            raise SnapshotError([("", f"file is larger than {MAX_SNAPSHOT_BYTES} bytes")], name)
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise SnapshotError([("", f"cannot read file: {exc.strerror}")], name) from None
+    except UnicodeDecodeError:
+        raise SnapshotError([("", "file is not UTF-8 text")], name) from None
+    if path.suffix.lower() in (".yaml", ".yml"):
+        try:
+            return parse_yaml(text, name).data
+        except RuleFileError as exc:
+            raise SnapshotError([("", exc.render())], None) from None
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise SnapshotError([("", f"JSON syntax at line {exc.lineno}, column {exc.colno}: {exc.msg}")], name) from None
+    except (ValueError, RecursionError) as exc:
+        raise SnapshotError([("", f"cannot read JSON: {exc}")], name) from None

@@ -1,0 +1,115 @@
+"""Validate YAML documents against the shipped JSON Schemas and turn
+jsonschema's findings into located, readable messages; documents that passed
+are cached by the hash of their bytes (see cache.py)."""
+
+from __future__ import annotations
+
+import functools
+import json
+from importlib import resources
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from .. import cache
+from ..errors import Location, RuleFileError, RuleFileErrors
+from .yamlfile import Document, parse_yaml
+
+if TYPE_CHECKING:
+    from jsonschema import Draft202012Validator
+    from jsonschema.exceptions import ValidationError
+
+SCHEMA_FILES = {"rule-file": "rule-file.v1.json", "table": "table.v1.json", "cases": "cases.v1.json", "venue": "venue.v1.json"}
+MAX_REPORTED = 20
+
+
+@functools.cache
+def schema(kind: str) -> dict[str, Any]:
+    """The JSON Schema of one file kind, as shipped in the package."""
+    text = resources.files(__package__).joinpath("schemas", SCHEMA_FILES[kind]).read_text(encoding="utf-8")
+    return json.loads(text)
+
+
+@functools.cache
+def _validator(kind: str) -> Draft202012Validator:
+    from jsonschema import Draft202012Validator  # imported on first use: a cached document needs none of it
+    from referencing import Registry, Resource
+
+    registry: Registry = Registry().with_resources(
+        (schema(k)["$id"], Resource.from_contents(schema(k))) for k in SCHEMA_FILES
+    )
+    return Draft202012Validator(schema(kind), registry=registry, format_checker=Draft202012Validator.FORMAT_CHECKER)
+
+
+def _path_text(path: tuple) -> str:
+    out = ""
+    for part in path:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out or "(top level)"
+
+
+def _describe(err: ValidationError) -> tuple[tuple, str, bool]:
+    """(path, message, point-at-key) for one jsonschema error."""
+    path = tuple(err.absolute_path)
+    where = _path_text(path)
+    v = err.validator
+    if v in ("additionalProperties", "unevaluatedProperties") and isinstance(err.instance, dict):
+        allowed = sorted((err.schema.get("properties") or {}).keys())
+        extra = [k for k in err.instance if k not in allowed] if allowed else list(err.instance)
+        unknown = next(iter(extra), "?")
+        hint = f" (allowed here: {', '.join(allowed)})" if allowed else ""
+        return path + (unknown,), f"{where}: unknown key {unknown!r}{hint}", True
+    if v == "required":
+        missing = err.message.split("'")[1] if "'" in err.message else err.message
+        return path, f"{where}: missing required key {missing!r}", False
+    if v == "anyOf" and all("required" in s for s in err.validator_value):
+        keys = " or ".join(repr(s["required"][0]) for s in err.validator_value)
+        return path, f"{where}: needs {keys}: cite the documentation with a quote, or state the assumption made", False
+    if v == "propertyNames":
+        return path, f"{where}: name {err.instance!r} is not allowed: {err.message}", True
+    if v == "pattern":
+        return path, f"{where}: {err.instance!r} does not match the required pattern {err.validator_value}", False
+    if v == "type":
+        return path, f"{where}: expected {err.validator_value}, got {type(err.instance).__name__} {err.instance!r}", False
+    if v == "const":
+        return path, f"{where}: expected {err.validator_value!r}, got {err.instance!r}", False
+    if v == "enum":
+        return path, f"{where}: expected one of {', '.join(map(repr, err.validator_value))}, got {err.instance!r}", False
+    return path, f"{where}: {err.message}", False
+
+
+def validate(doc: Document, kind: str) -> None:
+    """Raise RuleFileErrors listing every schema violation in `doc` with its location."""
+    from jsonschema.exceptions import best_match
+
+    problems: list[RuleFileError] = []
+    for err in _validator(kind).iter_errors(doc.data):
+        if err.validator in ("oneOf", "anyOf") and err.context and not (
+            err.validator == "anyOf" and all("required" in s for s in err.validator_value)
+        ):
+            err = best_match(err.context)
+        path, message, at_key = _describe(err)
+        problems.append(RuleFileError(message, doc.where(path, key=at_key)))
+    if problems:
+        problems.sort(key=lambda e: (e.location.line or 0, e.location.column or 0) if e.location else (0, 0))
+        raise RuleFileErrors(problems[:MAX_REPORTED])
+
+
+def checked_document(path: Path, display: str, kind: str) -> Document:
+    """Read, parse and validate a marginspec file, or take it from the cache when its bytes are unchanged."""
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise RuleFileError(f"cannot read file: {exc.strerror}", Location(display)) from None
+    name = f"doc-{cache.key_of(kind, raw)}.json"
+    cached = cache.load_json(name)
+    doc = Document.from_json(cached, display) if cached is not None else None
+    if doc is not None:
+        return doc
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise RuleFileError("file is not UTF-8 text", Location(display)) from None
+    doc = parse_yaml(text, display)
+    validate(doc, kind)
+    cache.store_json(name, doc.to_json())
+    return doc

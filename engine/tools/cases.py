@@ -1,0 +1,136 @@
+"""Cases: the venues' worked examples as data beside the rules. A case is a
+snapshot, the values the document gives (with a tolerance), and the quoted
+source; `marginspec check` and pytest both run them through this module."""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..api import Rules, snapshot_date
+from ..source.catalog import Catalog
+from ..errors import MarginspecError, RuleFileError
+from ..run.result import Result
+from ..source.validation import checked_document
+from ..run.snapshot import read_snapshot_file
+from ..source.yamlfile import Document
+
+DEFAULT_REL = 1e-9
+DEFAULT_ABS = 1e-12
+TARGET = re.compile(r"^([a-z][a-z0-9_]*)((?:\[[^\]]+\])*)$")
+
+
+@dataclass
+class CaseOutcome:
+    file: str
+    case: str
+    ruleset: str
+    failures: list[str] = field(default_factory=list)
+    checked: list[str] = field(default_factory=list)
+    version: str | None = None  # the rule-set version the case ran on (venue/mode@date)
+    rows: dict[str, int] = field(default_factory=dict)  # rows per axis in the case's snapshot
+
+    @property
+    def ok(self) -> bool:
+        return not self.failures
+
+
+@dataclass
+class Case:
+    file: str
+    name: str
+    ruleset: str
+    body: dict[str, Any]
+    doc: Document
+    exchanges: tuple[Path, ...]
+
+
+def case_files(catalog: Catalog) -> list[tuple[Path, str, tuple[Path, ...]]]:
+    """Every `*.cases.yaml` beside the visible rule sets: (path, display name, exchange roots)."""
+    out = []
+    for versions in catalog.files.values():
+        folder, e = versions[0].path.parent, versions[0]
+        for path in sorted(folder.glob("*.cases.yaml")):
+            out.append((path, str(Path(e.display).parent / path.name), e.exchanges))
+    return out
+
+
+def load_cases(path: Path, display: str, exchanges: tuple[Path, ...]) -> list[Case]:
+    doc = checked_document(path, display, "cases")
+    return [Case(display, name, doc.data["ruleset"], body, doc, exchanges) for name, body in doc.data["cases"].items()]
+
+
+def _snapshot_data(case: Case) -> Any:
+    if "snapshot" in case.body:
+        return case.body["snapshot"]
+    rel = case.body["snapshot_file"]
+    for root in case.exchanges:
+        if (root / rel).is_file():
+            return read_snapshot_file(root / rel)
+    raise RuleFileError(f"cases.{case.name}.snapshot_file: {rel!r} not found below exchanges/", case.doc.where(("cases", case.name, "snapshot_file")))
+
+
+def actual_value(result: Result, target: str) -> Any:
+    """Read `name`, `name[key]`, `name[key][grid index]`, `state` or `state[axis:key]` from a result."""
+    m = TARGET.match(target)
+    if not m:
+        raise KeyError(target)
+    name, subs = m.group(1), re.findall(r"\[([^\]]+)\]", m.group(2))
+    if name == "state":
+        if not subs:
+            return result.state()
+        axis, _, key = subs[0].partition(":")
+        return result.state(axis, key)
+    value: Any = result.trace[name].value
+    for s in subs:
+        value = value[int(s)] if isinstance(value, list) else value[s]
+    return value
+
+
+def compare(expected: Any, actual: Any, rel: float, abs_: float) -> str | None:
+    """None when equal within tolerance, else a description of the difference."""
+    if isinstance(expected, bool) or isinstance(expected, str) and expected not in ("inf", "-inf"):
+        return None if actual == expected else f"expected {expected!r}, got {actual!r}"
+    want = float(expected) if not isinstance(expected, str) else (math.inf if expected == "inf" else -math.inf)
+    if not isinstance(actual, (int, float)) or isinstance(actual, bool):
+        return f"expected a number {want!r}, got {actual!r}"
+    if math.isinf(want) or math.isinf(actual):
+        return None if want == actual else f"expected {want!r}, got {actual!r}"
+    diff = abs(actual - want)
+    if diff <= max(rel * abs(want), abs_):
+        return None
+    return f"expected {want!r}, got {actual!r} (difference {diff:.3g}; tolerance rel {rel:g}, abs {abs_:g})"
+
+
+def run_case(catalog: Catalog, case: Case, compiled: dict[str, Rules]) -> CaseOutcome:
+    out = CaseOutcome(case.file, case.name, case.ruleset)
+    try:
+        data = _snapshot_data(case)
+        spec = f"{case.ruleset}@{case.body['version']}" if "version" in case.body else case.ruleset
+        rs = catalog.load(spec, None if "version" in case.body else snapshot_date(data))
+        rules = compiled.setdefault(rs.ref, Rules(rs))
+        snap = rules.snapshot(data, f"{case.file}:{case.name}")
+        result = rules.evaluate(snap)
+        out.version, out.rows = rs.ref, dict(snap.counts)
+    except MarginspecError as exc:
+        out.failures.append(str(exc))
+        return out
+    tol = case.body.get("tolerance", {})
+    for target, want in case.body["expect"].items():
+        rel, abs_ = tol.get("rel", DEFAULT_REL), tol.get("abs", DEFAULT_ABS)
+        if isinstance(want, dict):
+            rel, abs_, want = want.get("rel", rel), want.get("abs", abs_), want["value"]
+        try:
+            got = actual_value(result, target)
+        except (KeyError, IndexError, ValueError):
+            loc = case.doc.where(("cases", case.name, "expect", target), key=True)
+            out.failures.append(f"{loc}: {target}: no such value in the result of {result.ruleset}")
+            continue
+        problem = compare(want, got, rel, abs_)
+        out.checked.append(target)
+        if problem:
+            out.failures.append(f"{target}: {problem}")
+    return out

@@ -1,0 +1,102 @@
+"""`marginspec check`: load and compile every selected rule file (so every
+formula is parsed and every name resolved), then run the cases beside them."""
+
+from __future__ import annotations
+
+import argparse
+import re
+from collections.abc import Callable
+from pathlib import Path
+
+from ..api import Rules
+from .cases import CaseOutcome, case_files, load_cases, run_case
+from ..source.catalog import RULE_FILE, Catalog
+from ..ir.compiler import compile_plan
+from .coverage import uncovered
+from ..errors import MarginspecError, RuleFileError, RuleFileErrors, UsageError
+from ..run.kernel import load_kernel
+
+CASES = re.compile(r".*\.cases\.yaml$")
+
+
+def roots_and_selection(paths: list[Path]) -> tuple[list[Path], set[Path] | None]:
+    """Extra rule roots implied by the paths, and the rule/case files they select (None: everything)."""
+    if not paths:
+        return [], None
+    roots: list[Path] = []
+    chosen: set[Path] = set()
+    for p in paths:
+        if not p.exists():
+            raise UsageError(f"{p}: no such file or folder")
+        files = [p] if p.is_file() else [f for f in p.rglob("*.yaml")]
+        for f in files:
+            if RULE_FILE.match(f.name) or CASES.match(f.name):
+                chosen.add(f.resolve())
+                roots.append(f.resolve().parents[2])
+        if p.is_file() and not (RULE_FILE.match(p.name) or CASES.match(p.name)):
+            raise UsageError(f"{p}: not a rule file (<venue>/<mode>/YYYY-MM-DD.yaml) or a case file (*.cases.yaml)")
+    return list(dict.fromkeys(roots)), chosen
+
+
+def run_check(args: argparse.Namespace, make_catalog: Callable[[argparse.Namespace, list[Path]], Catalog]) -> int:
+    roots, chosen = roots_and_selection([Path(p) for p in args.paths])
+    catalog = make_catalog(args, [r for r in roots if r != Path(__file__).resolve().parent])
+    invalid = failed = 0
+    loaded = 0
+    broken: set[str] = set()
+    compiled: dict[str, Rules] = {}
+    for rid, versions in sorted(catalog.files.items()):
+        for e in versions:
+            if chosen is not None and e.path.resolve() not in chosen and not any(
+                c.parent == e.path.resolve().parent and CASES.match(c.name) for c in chosen
+            ):
+                continue
+            try:
+                rs = catalog.load_file(e)
+                plan = compile_plan(rs)
+                load_kernel(rs, plan)
+                compiled[rs.ref] = Rules(rs)
+                loaded += 1
+                print(f"ok    {e.display}  ({len(rs.quantities)} quantities, {len(rs.thresholds)} thresholds, {len(rs.tables)} tables)")
+            except (RuleFileError, RuleFileErrors) as exc:
+                invalid += 1
+                broken.add(rid)
+                print(f"FAIL  {e.display}\n{_indent(str(exc))}")
+    outcomes: list[CaseOutcome] = []
+    for path, display, exchanges in case_files(catalog):
+        if chosen is not None and path.resolve() not in chosen and not any(c.parent == path.resolve().parent for c in chosen):
+            continue
+        if f"{path.parent.parent.name}/{path.parent.name}" in broken:
+            print(f"skip  {display}  (a version of its rule set does not load)")
+            continue
+        try:
+            cases = load_cases(path, display, exchanges)
+        except MarginspecError as exc:
+            invalid += 1
+            print(f"FAIL  {display}\n{_indent(str(exc))}")
+            continue
+        results = [run_case(catalog, c, compiled) for c in cases]
+        outcomes += results
+        bad = [r for r in results if not r.ok]
+        failed += len(bad)
+        print(f"{'ok   ' if not bad else 'FAIL '} {display}  ({len(results) - len(bad)}/{len(results)} cases pass)")
+        for r in bad:
+            print(f"      case {r.case} ({r.ruleset}):")
+            for f in r.failures:
+                print(_indent(f, 10))
+    passed = sum(1 for o in outcomes if o.ok)
+    print(f"\n{loaded} rule file(s) loaded, {invalid} invalid; {passed} case(s) passed, {failed} failed")
+    if args.coverage:
+        missing, total = uncovered(compiled, outcomes)
+        print(f"coverage: {total - len(missing)} of {total} quantities and thresholds are exercised by a passing case")
+        for e in missing:
+            print(f"      not exercised: {e.file}:{e.line}: {e.section}.{e.name}")
+        if missing and not (invalid or failed):
+            return 1
+    if chosen is not None and loaded + invalid + len(outcomes) == 0:
+        raise UsageError("nothing to check in the given paths")
+    return 3 if invalid else (1 if failed else 0)
+
+
+def _indent(text: str, n: int = 6) -> str:
+    return "\n".join(" " * n + line for line in text.splitlines())

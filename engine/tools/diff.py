@@ -1,0 +1,262 @@
+"""Semantic diff of two rule-set versions: inputs, parameters and table rows
+changed; formulas added, removed or changed, each changed formula with a
+verdict on whether it still computes the same thing; and how every case's
+values move from one version to the other.
+
+A formula is compared after compilation: temporaries are expanded and
+aggregations, references and table reads become named functions of their
+(expanded) arguments, so two texts that compile to the same computation are
+equal. Parameters are folded in as numbers, so a changed parameter shows up
+in every formula that uses it."""
+
+from __future__ import annotations
+
+import math
+import random
+from dataclasses import dataclass, field
+from typing import Any
+
+import sympy
+
+from ..api import Rules
+from .cases import Case, actual_value
+from ..ir.compiler import compile_plan
+from ..errors import MarginspecError
+from ..ir.plan import Aggregate, Elementwise, Gather, Lookup, Plan, Step
+from ..source.ruleset import RuleSet
+
+MAX_SIMPLIFY_OPS = 400
+PROBES = 8
+
+
+@dataclass
+class Change:
+    section: str
+    name: str
+    kind: str  # added | removed | changed
+    detail: str = ""
+    verdict: str | None = None  # for changed formulas: equivalent | different | undecided
+
+
+@dataclass
+class CaseImpact:
+    case: str
+    target: str
+    before: Any
+    after: Any
+    moved: bool
+
+
+@dataclass
+class Diff:
+    a: str
+    b: str
+    changes: list[Change] = field(default_factory=list)
+    impacts: list[CaseImpact] = field(default_factory=list)
+    case_errors: list[str] = field(default_factory=list)
+
+    @property
+    def equivalent(self) -> bool:
+        """True when nothing differs in meaning: every change is an equivalent rewrite of a formula."""
+        return all(c.kind == "changed" and c.verdict == "equivalent" for c in self.changes) and not any(i.moved for i in self.impacts)
+
+
+class Canonical:
+    """Formulas of a plan with temporaries expanded into named functions of their arguments."""
+
+    def __init__(self, plan: Plan):
+        self.producer: dict[str, Step] = {s.out.name: s for s in plan.steps}
+        self.memo: dict[str, sympy.Basic] = {}
+
+    def symbol(self, name: str) -> sympy.Basic:
+        step = self.producer.get(name)
+        if step is None or not name.startswith("_"):
+            return sympy.Symbol(name)
+        return self.step(step)
+
+    def expand(self, expr: sympy.Basic) -> sympy.Basic:
+        return expr.xreplace({s: self.symbol(s.name) for s in expr.free_symbols if s.name.startswith("_")})
+
+    def step(self, step: Step) -> sympy.Basic:
+        name = step.out.name
+        if name in self.memo:
+            return self.memo[name]
+        if isinstance(step, Elementwise):
+            out = self.expand(step.expr)
+        elif isinstance(step, Gather):
+            out = sympy.Function(f"at_{step.index.lstrip('_')}")(self.symbol(step.source))
+        elif isinstance(step, Aggregate):
+            args = [self.symbol(n) if n else sympy.S.One for n in (step.source, step.mask, step.take)]
+            how = f"{step.op}_{(step.index or 'grid').lstrip('_')}" + (f"_default_{step.default}" if step.default is not None else "")
+            out = sympy.Function(how)(*args)
+        else:
+            assert isinstance(step, Lookup)
+            key = sympy.Symbol(step.key.lstrip("_")) if step.key else sympy.S.Zero
+            out = sympy.Function(f"{step.mode}_{step.table}_{step.column}")(self.symbol(step.arg), key)
+        self.memo[name] = out
+        return out
+
+    def quantity(self, name: str) -> sympy.Basic:
+        step = self.producer[name]
+        return self.expand(step.expr) if isinstance(step, Elementwise) else self.step(step)
+
+
+def _differs_somewhere(a: sympy.Basic, b: sympy.Basic, boolean: bool) -> bool:
+    """True when the two formulas give different values at one of a few random points (function
+    applications such as aggregations are treated as free values)."""
+    apps = sorted((a.atoms(sympy.core.function.AppliedUndef) | b.atoms(sympy.core.function.AppliedUndef)), key=str)
+    stand_in = {f: sympy.Symbol(f"_probe{i}", real=True) for i, f in enumerate(apps)}
+    a, b = a.xreplace(stand_in), b.xreplace(stand_in)
+    names = sorted(a.free_symbols | b.free_symbols, key=lambda x: x.name)
+    rng = random.Random(1)
+    for _ in range(PROBES):
+        point = {s: sympy.Rational(rng.randint(50, 2000), 1000) for s in names}
+        try:
+            va, vb = a.xreplace(point), b.xreplace(point)
+            if boolean:
+                if bool(va) != bool(vb):
+                    return True
+            elif abs(complex(sympy.N(va - vb, 20))) > 1e-12 * max(1.0, abs(complex(sympy.N(va, 20)))):
+                return True
+        except (TypeError, ValueError, ZeroDivisionError):
+            continue
+    return False
+
+
+def verdict(a: sympy.Basic, b: sympy.Basic) -> str:
+    """equivalent (proved), different (a point where they differ), or undecided, for two canonical formulas."""
+    if a == b:
+        return "equivalent"
+    boolean = isinstance(a, sympy.logic.boolalg.Boolean) or isinstance(b, sympy.logic.boolalg.Boolean)
+    if _differs_somewhere(a, b, boolean):
+        return "different"
+    try:
+        if boolean:
+            return "equivalent" if sympy.simplify_logic(sympy.Xor(a, b)) is sympy.false else "undecided"
+        difference = a - b
+        if sympy.count_ops(difference) <= MAX_SIMPLIFY_OPS and sympy.simplify(difference) == 0:
+            return "equivalent"
+    except (TypeError, ValueError, RecursionError, NotImplementedError):
+        pass
+    return "undecided"
+
+
+def _tables(a: RuleSet, b: RuleSet) -> list[Change]:
+    out = []
+    for name in sorted(set(a.tables) | set(b.tables)):
+        ta, tb = a.tables.get(name), b.tables.get(name)
+        if ta is None or tb is None:
+            out.append(Change("tables", name, "added" if ta is None else "removed"))
+            continue
+        rows = []
+        for key in sorted(set(ta.tiers) | set(tb.tiers)):
+            ra, rb = ta.tiers.get(key), tb.tiers.get(key)
+            if ra != rb:
+                rows.append(f"{key}: {_tiers(ra)} -> {_tiers(rb)}")
+        for label, x, y in (("interval", ta.interval, tb.interval), ("bound", ta.bound.unit, tb.bound.unit),
+                            ("columns", sorted(ta.columns), sorted(tb.columns))):
+            if x != y:
+                rows.append(f"{label}: {x} -> {y}")
+        if rows:
+            out.append(Change("tables", name, "changed", "; ".join(rows)))
+    return out
+
+
+def _tiers(rows: Any) -> str:
+    if rows is None:
+        return "(none)"
+    shown = lambda v: "inf" if v is None else format(v, "g")  # noqa: E731
+    return "[" + ", ".join(" ".join(f"{k}={shown(v)}" for k, v in r.items()) for r in rows) + "]"
+
+
+def _entries(a: RuleSet, b: RuleSet, section: str, fields: tuple[str, ...]) -> list[tuple[str, str, str]]:
+    """(name, kind, detail) for entries added, removed, or with any of `fields` changed."""
+    out = []
+    ea, eb = a.section(section), b.section(section)
+    for name in sorted(set(ea) | set(eb)):
+        if name not in ea or name not in eb:
+            out.append((name, "added" if name not in ea else "removed", ""))
+            continue
+        changed = [f"{f}: {getattr(ea[name], f)!r} -> {getattr(eb[name], f)!r}" for f in fields if getattr(ea[name], f) != getattr(eb[name], f)]
+        if changed:
+            out.append((name, "changed", "; ".join(changed)))
+    return out
+
+
+def semantic_diff(a: RuleSet, b: RuleSet, cases: list[Case]) -> Diff:
+    """Everything that differs between two versions, with equivalence verdicts and case impacts."""
+    result = Diff(a.ref, b.ref)
+    plans = compile_plan(a), compile_plan(b)
+    for name, kind, detail in _entries(a, b, "inputs", ("axis", "type", "unit", "default", "values", "to", "minimum", "maximum", "exclusive_minimum")):
+        result.changes.append(Change("inputs", name, kind, detail))
+    for name, kind, detail in _entries(a, b, "parameters", ("value", "unit")):
+        result.changes.append(Change("parameters", name, kind, detail))
+    result.changes += _tables(a, b)
+    for name, kind, detail in _entries(a, b, "functions", ("params", "formula")):
+        result.changes.append(Change("functions", name, kind, detail))
+    ca, cb = Canonical(plans[0]), Canonical(plans[1])
+    for section, field_name in (("quantities", "formula"), ("thresholds", "when")):
+        listed = {n: (k, d) for n, k, d in _entries(a, b, section, (field_name, "axis", "unit") if section == "quantities" else (field_name, "axis"))}
+        for name in sorted(set(a.section(section)) | set(b.section(section))):
+            if name in listed and listed[name][0] != "changed":
+                result.changes.append(Change(section, name, listed[name][0]))
+                continue
+            v = verdict(ca.quantity(name), cb.quantity(name))
+            if name in listed or v != "equivalent":
+                detail = listed[name][1] if name in listed else "same text; what it reads changed (a parameter or a function)"
+                result.changes.append(Change(section, name, "changed", detail, v))
+    _case_impacts(result, a, b, cases)
+    return result
+
+
+def _case_impacts(result: Diff, a: RuleSet, b: RuleSet, cases: list[Case]) -> None:
+    from .cases import _snapshot_data
+
+    rules = Rules(a), Rules(b)
+    for case in cases:
+        try:
+            data = _snapshot_data(case)
+        except MarginspecError as exc:
+            result.case_errors.append(f"{case.name}: {exc}")
+            continue
+        values, errors = [], []
+        for r in rules:
+            try:
+                values.append(r.evaluate(data))
+            except MarginspecError as exc:
+                values.append(None)
+                errors.append(f"{case.name}: evaluates under one version but not under {r.ruleset.ref}: {str(exc).splitlines()[0]}")
+        if None in values:
+            if len(errors) == 1:  # a case written for neither version is not news
+                result.case_errors += errors
+            continue
+        for target in case.body["expect"]:
+            try:
+                before, after = (actual_value(v, target) for v in values)
+            except (KeyError, IndexError, ValueError):
+                continue
+            moved = not _same(before, after)
+            result.impacts.append(CaseImpact(case.name, target, before, after, moved))
+
+
+def _same(x: Any, y: Any) -> bool:
+    if isinstance(x, float) and isinstance(y, float):
+        return x == y or (math.isnan(x) and math.isnan(y)) or math.isclose(x, y, rel_tol=1e-12, abs_tol=1e-12)
+    return bool(x == y)
+
+
+def render(d: Diff) -> str:
+    from ..report.text import num
+
+    lines = [f"{d.a} -> {d.b}", ""]
+    if not d.changes:
+        lines.append("no changes in inputs, parameters, tables or formulas")
+    for c in d.changes:
+        verdict_text = f"  [{c.verdict}]" if c.verdict else ""
+        lines.append(f"{c.kind:8} {c.section}.{c.name}{verdict_text}" + (f"\n           {c.detail}" if c.detail else ""))
+    moved = [i for i in d.impacts if i.moved]
+    lines += ["", f"cases: {len(d.impacts)} checked values, {len(moved)} move"]
+    lines += [f"  {i.case}: {i.target}  {num(i.before)} -> {num(i.after)}" for i in moved]
+    lines += [f"  could not evaluate: {e}" for e in d.case_errors]
+    lines += ["", "equivalent" if d.equivalent else "different"]
+    return "\n".join(lines)

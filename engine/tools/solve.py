@@ -1,0 +1,213 @@
+"""Solve and sensitivity: at which value of an input does a quantity reach a
+target (margin ratio 1: the account's liquidation price), and how fast does a
+quantity move with an input.
+
+The varied input cells become one sympy symbol on the exact path, so every
+quantity is an expression in it. The root is bracketed and found numerically
+with the compiled kernel (the ground truth); then the exact path builds the
+quantity with every if()/min/max/tier/worst-scenario choice fixed to the
+branch it takes at that root, and that expression is solved symbolically. When the algebra works, the answer is the
+exact root (checked against the numeric one); otherwise the numeric root is
+given. Several cells may be varied together: they move by the same factor,
+and the answer is the value of the first one."""
+
+from __future__ import annotations
+
+import copy
+import math
+import re
+import signal
+from dataclasses import dataclass
+from typing import Any
+
+import sympy
+
+from ..api import Rules
+from ..ir.compiler import compile_plan
+from ..ir.lowering import exact as exact_number
+from ..errors import EvaluationError, SnapshotError, UsageError
+from ..run.evaluate import evaluate_snapshot
+from ..backends.exact import evaluate_exact
+from ..ir.plan import ACCOUNT
+
+CELL = re.compile(r"^([a-z][a-z0-9_]*)(?:\[([^\]]+)\])?$")
+SOLVE_SECONDS = 10
+
+
+@dataclass
+class Cell:
+    name: str
+    key: str | None
+    row: int
+    base: float
+
+
+@dataclass
+class Solution:
+    target: str
+    value: float
+    vary: str
+    root: float | None
+    exact: str | None  # the root as sympy wrote it, when the symbolic step worked
+    method: str  # symbolic | numeric | none
+    base: float
+    note: str = ""
+
+
+def parse_cells(rules: Rules, data: dict[str, Any], specs: list[str]) -> list[Cell]:
+    """`usd_price[BTC]` -> the cell of input usd_price in the row whose key is BTC (account inputs: no key)."""
+    snap = rules.snapshot(data)
+    cells = []
+    for spec in specs:
+        m = CELL.match(spec)
+        inp = rules.ruleset.inputs.get(m.group(1)) if m else None
+        if inp is None or inp.type != "number":
+            raise UsageError(f"--vary {spec!r}: not a number input of {rules.ruleset.ref} (write name or name[row key])")
+        name = m.group(1)  # type: ignore[union-attr]
+        if inp.axis == ACCOUNT:
+            cells.append(Cell(name, None, 0, float(snap.account[name])))
+            continue
+        keys = snap.keys[inp.axis]
+        if m.group(2) not in keys:
+            raise UsageError(f"--vary {spec!r}: no {inp.axis} row {m.group(2)!r} (rows: {', '.join(keys)})")
+        row = keys.index(m.group(2))
+        cells.append(Cell(name, m.group(2), row, float(snap.rows[inp.axis][row][name])))
+    if any(c.base == 0 for c in cells[1:]) or (len(cells) > 1 and cells[0].base == 0):
+        raise UsageError("--vary: cells that move together must not start at 0 (they move by a common factor)")
+    return cells
+
+
+def with_value(rules: Rules, data: dict[str, Any], cells: list[Cell], x: float) -> dict[str, Any]:
+    """The snapshot with the first cell at x and the others moved by the same factor."""
+    out = copy.deepcopy(data)
+    factor = x / cells[0].base if cells[0].base else None
+    for i, c in enumerate(cells):
+        value = x if i == 0 else c.base * factor  # type: ignore[operator]
+        inp = rules.ruleset.inputs[c.name]
+        if inp.axis == ACCOUNT:
+            out.setdefault("account", {})[c.name] = value
+        else:
+            collection = rules.kernel.plan.row_axes[inp.axis].collection
+            axis_key = rules.kernel.plan.row_axes[inp.axis].key
+            next(r for r in out[collection] if r[axis_key] == c.key)[c.name] = value
+    return out
+
+
+def quantity_at(rules: Rules, data: dict[str, Any], name: str, key: str | None) -> float:
+    snap = rules.snapshot(data)
+    values = evaluate_snapshot(rules.kernel, snap).values[name]
+    if key is None:
+        return float(values)
+    return float(values[snap.keys[rules.kernel.plan.outputs[name].shape.rows or ACCOUNT].index(key)])
+
+
+def expressions(rules: Rules, data: dict[str, Any], cells: list[Cell], targets: list[tuple[str, str | None]],
+                point: float) -> tuple[list[sympy.Expr], sympy.Symbol]:
+    """The quantities (name, row key or None) as exact expressions of the first varied cell's value, from one
+    pass of the exact path, each the expression that holds near `point`: every if()/min/max/tier/worst-scenario
+    choice is the branch it takes there."""
+    s = sympy.Symbol("x", positive=True)
+    snap = rules.snapshot(data)
+    symbols = {}
+    for i, c in enumerate(cells):
+        symbols[(c.name, c.row)] = s if i == 0 else exact_number(c.base) * s / exact_number(cells[0].base)
+    values = evaluate_exact(compile_plan(rules.ruleset), snap, symbols, at={s: sympy.Float(point, 30)})
+    out = []
+    for name, key in targets:
+        value = values[name]
+        if key is not None:
+            value = value[snap.keys[rules.kernel.plan.outputs[name].shape.rows or ACCOUNT].index(key)]
+        out.append(value)
+    return out, s
+
+
+class _Timeout(Exception):
+    pass
+
+
+def _solve_exactly(expr: sympy.Expr, s: sympy.Symbol, target: float, near: float) -> sympy.Expr | None:
+    """The exact root of expr = target closest to `near`, or None (no closed form within SOLVE_SECONDS)."""
+    def alarm(*_: Any) -> None:
+        raise _Timeout
+
+    old = signal.signal(signal.SIGALRM, alarm)
+    signal.alarm(SOLVE_SECONDS)
+    try:
+        roots = sympy.solve(sympy.Eq(expr, exact_number(target)), s)
+    except (_Timeout, NotImplementedError, TypeError, ValueError):
+        return None
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, old)
+    real = [r for r in roots if r.is_real is not False and abs(complex(sympy.N(r)).imag) < 1e-12]
+    if not real:
+        return None
+    return min(real, key=lambda r: abs(float(sympy.re(sympy.N(r, 30))) - near))
+
+
+def bracket(f: Any, base: float) -> tuple[float, float] | None:
+    """Two values around the root of f nearest to base, scanning outward geometrically (and through 0)."""
+    f0 = f(base)
+    if f0 == 0:
+        return base, base
+    start = base if base != 0 else 1.0
+    for step in range(1, 400):
+        for sign in (1, -1):
+            x = start * (1.05 ** (sign * step)) if base != 0 else sign * 1.05 ** step
+            fx = f(x)
+            if fx is not None and (fx == 0 or (fx > 0) != (f0 > 0)):
+                lo, hi = sorted((base, x))
+                return lo, hi
+    return None
+
+
+def solve(rules: Rules, data: dict[str, Any], target: str, value: float, specs: list[str]) -> Solution:
+    name, _, key = target.partition("[")
+    key = key.rstrip("]") or None
+    if name not in rules.kernel.plan.outputs:
+        raise UsageError(f"--target {target!r}: not a quantity of {rules.ruleset.ref}")
+    cells = parse_cells(rules, data, specs)
+    label = f"{cells[0].name}[{cells[0].key}]" if cells[0].key else cells[0].name
+
+    def f(x: float) -> float | None:
+        try:
+            return quantity_at(rules, with_value(rules, data, cells, x), name, key) - value
+        except (EvaluationError, SnapshotError):  # undefined there, or outside the input's declared range
+            return None
+
+    found = bracket(f, cells[0].base)
+    if found is None:
+        return Solution(target, value, label, None, None, "none", cells[0].base, "the target is not reached for any value tried")
+    lo, hi = found
+    flo = f(lo)
+    for _ in range(200):  # bisection with the compiled kernel
+        if hi - lo <= 1e-13 * max(abs(lo), abs(hi), 1e-300):
+            break
+        mid = (lo + hi) / 2
+        fm = f(mid)
+        if fm is None or fm == 0:
+            lo = hi = mid
+            break
+        if (fm > 0) == (flo > 0):  # type: ignore[operator]
+            lo, flo = mid, fm
+        else:
+            hi = mid
+    root = (lo + hi) / 2
+    (expr,), s = expressions(rules, data, cells, [(name, key)], root)
+    exact = _solve_exactly(expr, s, value, root)
+    if exact is not None:
+        x = float(sympy.re(sympy.N(exact, 30)))
+        if math.isclose(x, root, rel_tol=1e-6, abs_tol=1e-12):
+            return Solution(target, value, label, x, str(exact), "symbolic", cells[0].base)
+    return Solution(target, value, label, root, None, "numeric", cells[0].base, "no closed form: the root is numeric (bisection on the compiled kernel)")
+
+
+def sensitivity(rules: Rules, data: dict[str, Any], names: list[str], specs: list[str]) -> dict[str, float]:
+    """d(quantity)/d(first varied cell) at the snapshot's own values, from the exact expressions."""
+    cells = parse_cells(rules, data, specs)
+    targets = [(name, key.rstrip("]") or None) for name, _, key in (t.partition("[") for t in names)]
+    exprs, s = expressions(rules, data, cells, targets, cells[0].base)
+    out = {}
+    for target, expr in zip(names, exprs):
+        out[target] = float(sympy.N(sympy.diff(expr, s).xreplace({s: exact_number(cells[0].base)}), 30))
+    return out
