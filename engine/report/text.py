@@ -5,11 +5,14 @@ from __future__ import annotations
 
 import math
 import textwrap
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..ir.plan import ACCOUNT
 from ..run.result import Result
 from ..source.ruleset import RuleSet
+
+if TYPE_CHECKING:  # diff imports sympy, which the evaluation summary must not load
+    from ..tools.diff import Diff
 
 
 def num(v: Any) -> str:
@@ -111,3 +114,49 @@ def show(rs: RuleSet) -> str:
     for k, d in rs.documents.items():
         out.append(f"  [{k}] {d.title} <{d.url}>" + (f" retrieved {d.retrieved}" if d.retrieved else ""))
     return "\n".join(out)
+
+
+def render_explanation(tree: dict[str, Any], depth: int = 0) -> list[str]:
+    """The tree as indented text for the terminal."""
+    pad = "  " * depth
+    head = f"{pad}{tree['name']} = {num(tree.get('value'))}" + (f" [{tree['unit']}]" if tree.get("unit") else "")
+    head += f"  ({tree['kind']}{' on ' + tree['axis'] if tree.get('axis') else ''})"
+    lines = [head]
+    if tree.get("derived_above"):
+        return lines + [f"{pad}  (derived above)"]
+    if tree["kind"] in ("quantity", "threshold"):
+        lines.append(f"{pad}  formula: {tree['formula']}")
+        if " x " in (tree.get("axis") or "") and isinstance(tree.get("value"), dict):  # one line per row, the grid in full
+            lines += [f"{pad}    {k}: {', '.join(num(x) for x in v)}" for k, v in tree["value"].items()]
+        sub = tree.get("substituted")
+        if isinstance(sub, str) and sub != tree["formula"]:
+            lines.append(f"{pad}        = {sub}")
+        elif isinstance(sub, dict):
+            lines += [f"{pad}    {k}: {s}" for k, s in sub.items() if s != tree["formula"]]
+        for c in tree.get("sources", []):
+            lines.append(f"{pad}  source: {c['title']} <{c['url']}>: \"{c['quote'][:200]}\"")
+        for label in ("assumption", "ambiguity"):
+            if tree.get(label):
+                lines.append(f"{pad}  {label}: {tree[label][:240]}")
+        for child in tree.get("reads", []):
+            lines += render_explanation(child, depth + 1)
+    elif tree["kind"] == "parameter":
+        lines += [f"{pad}  source: <{c['url']}>: \"{c['quote'][:160]}\"" for c in tree.get("sources", [])]
+    elif tree["kind"] == "function":
+        lines.append(f"{pad}  {tree['name']}({', '.join(tree['params'])}) = {tree['formula']}")
+    return lines
+
+
+def render_diff(d: Diff) -> str:
+    lines = [f"{d.a} -> {d.b}", ""]
+    if not d.changes:
+        lines.append("no changes in inputs, parameters, tables or formulas")
+    for c in d.changes:
+        verdict_text = f"  [{c.verdict}]" if c.verdict else ""
+        lines.append(f"{c.kind:8} {c.section}.{c.name}{verdict_text}" + (f"\n           {c.detail}" if c.detail else ""))
+    moved = [i for i in d.impacts if i.moved]
+    lines += ["", f"cases: {len(d.impacts)} checked values, {len(moved)} move"]
+    lines += [f"  {i.case}: {i.target}  {num(i.before)} -> {num(i.after)}" for i in moved]
+    lines += [f"  could not evaluate: {e}" for e in d.case_errors]
+    lines += ["", "equivalent" if d.equivalent else "different"]
+    return "\n".join(lines)

@@ -3,9 +3,7 @@ formula is parsed and every name resolved), then run the cases beside them."""
 
 from __future__ import annotations
 
-import argparse
 import re
-from collections.abc import Callable
 from pathlib import Path
 
 from ..api import Rules
@@ -38,9 +36,10 @@ def roots_and_selection(paths: list[Path]) -> tuple[list[Path], set[Path] | None
     return list(dict.fromkeys(roots)), chosen
 
 
-def run_check(args: argparse.Namespace, make_catalog: Callable[[argparse.Namespace, list[Path]], Catalog]) -> int:
-    roots, chosen = roots_and_selection([Path(p) for p in args.paths])
-    catalog = make_catalog(args, [r for r in roots if r != Path(__file__).resolve().parent])
+def run_check(paths: list[Path], rule_folders: list[Path], coverage: bool) -> int:
+    """Load and compile the selected rule files, run their cases, print a line per file; the exit status."""
+    roots, chosen = roots_and_selection(paths)
+    catalog = Catalog(rule_folders + roots)
     invalid = failed = 0
     loaded = 0
     broken: set[str] = set()
@@ -86,7 +85,7 @@ def run_check(args: argparse.Namespace, make_catalog: Callable[[argparse.Namespa
                 print(_indent(f, 10))
     passed = sum(1 for o in outcomes if o.ok)
     print(f"\n{loaded} rule file(s) loaded, {invalid} invalid; {passed} case(s) passed, {failed} failed")
-    if args.coverage:
+    if coverage:
         missing, total = uncovered(compiled, outcomes)
         print(f"coverage: {total - len(missing)} of {total} quantities and thresholds are exercised by a passing case")
         for e in missing:

@@ -243,20 +243,3 @@ def _same(x: Any, y: Any) -> bool:
     if isinstance(x, float) and isinstance(y, float):
         return x == y or (math.isnan(x) and math.isnan(y)) or math.isclose(x, y, rel_tol=1e-12, abs_tol=1e-12)
     return bool(x == y)
-
-
-def render(d: Diff) -> str:
-    from ..report.text import num
-
-    lines = [f"{d.a} -> {d.b}", ""]
-    if not d.changes:
-        lines.append("no changes in inputs, parameters, tables or formulas")
-    for c in d.changes:
-        verdict_text = f"  [{c.verdict}]" if c.verdict else ""
-        lines.append(f"{c.kind:8} {c.section}.{c.name}{verdict_text}" + (f"\n           {c.detail}" if c.detail else ""))
-    moved = [i for i in d.impacts if i.moved]
-    lines += ["", f"cases: {len(d.impacts)} checked values, {len(moved)} move"]
-    lines += [f"  {i.case}: {i.target}  {num(i.before)} -> {num(i.after)}" for i in moved]
-    lines += [f"  could not evaluate: {e}" for e in d.case_errors]
-    lines += ["", "equivalent" if d.equivalent else "different"]
-    return "\n".join(lines)

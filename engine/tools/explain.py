@@ -147,36 +147,3 @@ class Explainer:
 def explain_tree(rs: RuleSet, result: Result, snap: Snapshot, name: str) -> dict[str, Any]:
     """The derivation tree of `name` (see the module docstring)."""
     return Explainer(rs, result, snap).node(name)
-
-
-def render(tree: dict[str, Any], depth: int = 0) -> list[str]:
-    """The tree as indented text for the terminal."""
-    from ..report.text import num
-
-    pad = "  " * depth
-    head = f"{pad}{tree['name']} = {num(tree.get('value'))}" + (f" [{tree['unit']}]" if tree.get("unit") else "")
-    head += f"  ({tree['kind']}{' on ' + tree['axis'] if tree.get('axis') else ''})"
-    lines = [head]
-    if tree.get("derived_above"):
-        return lines + [f"{pad}  (derived above)"]
-    if tree["kind"] in ("quantity", "threshold"):
-        lines.append(f"{pad}  formula: {tree['formula']}")
-        if " x " in (tree.get("axis") or "") and isinstance(tree.get("value"), dict):  # one line per row, the grid in full
-            lines += [f"{pad}    {k}: {', '.join(num(x) for x in v)}" for k, v in tree["value"].items()]
-        sub = tree.get("substituted")
-        if isinstance(sub, str) and sub != tree["formula"]:
-            lines.append(f"{pad}        = {sub}")
-        elif isinstance(sub, dict):
-            lines += [f"{pad}    {k}: {s}" for k, s in sub.items() if s != tree["formula"]]
-        for c in tree.get("sources", []):
-            lines.append(f"{pad}  source: {c['title']} <{c['url']}>: \"{c['quote'][:200]}\"")
-        for label in ("assumption", "ambiguity"):
-            if tree.get(label):
-                lines.append(f"{pad}  {label}: {tree[label][:240]}")
-        for child in tree.get("reads", []):
-            lines += render(child, depth + 1)
-    elif tree["kind"] == "parameter":
-        lines += [f"{pad}  source: <{c['url']}>: \"{c['quote'][:160]}\"" for c in tree.get("sources", [])]
-    elif tree["kind"] == "function":
-        lines.append(f"{pad}  {tree['name']}({', '.join(tree['params'])}) = {tree['formula']}")
-    return lines

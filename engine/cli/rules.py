@@ -1,0 +1,74 @@
+"""`list`, `show` and `schema`: what rule sets there are and what they say."""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+
+from ..api import Rules
+from ..errors import UsageError
+from . import common
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    cat = common.catalog(args)
+    listing = cat.listing()
+    if args.json:
+        print(json.dumps([{"ruleset": rid, "versions": [{"valid_from": f, "valid_to": t} for f, t in rows]} for rid, rows in listing], indent=2))
+        return common.EXIT_OK
+    today = common.today()
+    for rid, rows in listing:
+        venue, mode = rid.split("/")
+        v = cat.venues.get(venue)
+        title = v.modes.get(mode, {}).get("title", "") if v else ""
+        aliases = ", ".join(v.modes.get(mode, {}).get("aliases", [])) if v else ""
+        print(f"{rid}  {title}" + (f"  (also: {aliases})" if aliases else ""))
+        for i, (start, end) in enumerate(rows):
+            until = end or (rows[i + 1][0] if i + 1 < len(rows) else None)
+            live = dt.date.fromisoformat(start) <= today and (until is None or today < dt.date.fromisoformat(until))
+            print(f"  @{start}  valid {start} .. {until or 'open'}" + ("  <- in force today" if live else ""))
+    return common.EXIT_OK
+
+
+def cmd_show(args: argparse.Namespace) -> int:
+    from ..report.text import show
+
+    rs = common.catalog(args).load(args.ruleset, common.date_option(args, common.today()))
+    if args.json:
+        print(json.dumps({s: {k: v.model_dump(exclude_none=True) for k, v in rs.section(s).items()} for s in ("parameters", "functions", "quantities", "thresholds")}
+                         | {"ruleset": rs.ref, "documents": {k: d.model_dump(exclude_none=True) for k, d in rs.documents.items()}}, indent=2))
+    else:
+        print(show(rs))
+    return common.EXIT_OK
+
+
+def cmd_schema(args: argparse.Namespace) -> int:
+    from ..source.validation import schema
+
+    if args.kind == "snapshot":
+        if not args.ruleset:
+            raise UsageError("schema snapshot needs a RULESET, e.g. marginspec schema snapshot venue/mode")
+        rules = Rules(common.catalog(args).load(args.ruleset, common.date_option(args, common.today())))
+        print(json.dumps(rules.snapshot_schema(), indent=2))
+    else:
+        print(json.dumps(schema(args.kind), indent=2))
+    return common.EXIT_OK
+
+
+def register(sub: argparse._SubParsersAction, parent: argparse.ArgumentParser) -> None:
+    s = sub.add_parser("list", parents=[parent], help="venues, modes and versions with their valid dates")
+    s.add_argument("--json", action="store_true", help="machine-readable output")
+    s.set_defaults(func=cmd_list)
+
+    s = sub.add_parser("show", parents=[parent], help="formulas, parameters, thresholds and sources of one rule set")
+    s.add_argument("ruleset", metavar="RULESET")
+    s.add_argument("--at", metavar="DATE", help="choose the version in force on DATE (default: today)")
+    s.add_argument("--json", action="store_true")
+    s.set_defaults(func=cmd_show)
+
+    s = sub.add_parser("schema", parents=[parent], help="print a JSON Schema")
+    s.add_argument("kind", choices=["rule-file", "table", "cases", "venue", "snapshot"])
+    s.add_argument("ruleset", nargs="?", metavar="RULESET", help="for `schema snapshot`")
+    s.add_argument("--at", metavar="DATE")
+    s.set_defaults(func=cmd_schema)
