@@ -13,7 +13,6 @@ A snapshot is JSON or YAML:
 from __future__ import annotations
 
 import datetime as dt
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -24,7 +23,7 @@ from typing_extensions import NotRequired, Required, TypedDict
 from ..errors import RuleFileError, SnapshotError
 from ..ir.plan import ACCOUNT, Plan
 from ..source.ruleset import RuleSet
-from ..source.yamlfile import parse_yaml
+from ..source.datafile import JsonProblem, read_data
 
 MAX_SNAPSHOT_BYTES = 200_000_000
 MAX_REPORTED = 25
@@ -224,25 +223,13 @@ def prepare_indexes(plan: Plan, snap: Snapshot) -> None:
         raise SnapshotError(problems[:MAX_REPORTED], snap.source)
 
 
-def read_snapshot_file(path: Path) -> Any:
-    """Parse a snapshot file (JSON, or YAML by extension) into plain data; raises SnapshotError."""
-    name = str(path)
+def read_snapshot_file(source: str | Path) -> Any:
+    """Parse a snapshot file (JSON, or YAML by extension; `-` for standard input) into plain data;
+    raises SnapshotError saying where."""
+    name = str(source)
     try:
-        if path.stat().st_size > MAX_SNAPSHOT_BYTES:
-            raise SnapshotError([("", f"file is larger than {MAX_SNAPSHOT_BYTES} bytes")], name)
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise SnapshotError([("", f"cannot read file: {exc.strerror}")], name) from None
-    except UnicodeDecodeError:
-        raise SnapshotError([("", "file is not UTF-8 text")], name) from None
-    if path.suffix.lower() in (".yaml", ".yml"):
-        try:
-            return parse_yaml(text, name).data
-        except RuleFileError as exc:
-            raise SnapshotError([("", exc.render())], None) from None
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise SnapshotError([("", f"JSON syntax at line {exc.lineno}, column {exc.colno}: {exc.msg}")], name) from None
-    except (ValueError, RecursionError) as exc:
-        raise SnapshotError([("", f"cannot read JSON: {exc}")], name) from None
+        return read_data(name, MAX_SNAPSHOT_BYTES)
+    except JsonProblem as exc:
+        raise SnapshotError([(exc.path, f"{'line ' + str(exc.line) + ', column ' + str(exc.column) + ': ' if exc.line else ''}{exc.message}")], name) from None
+    except RuleFileError as exc:
+        raise SnapshotError([("", exc.render())], None) from None
