@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from .run.batch import Batch
+from .run.batch import BLOCK_ACCOUNTS, Batch
 from .source.catalog import Catalog, parse_date
 from .errors import SnapshotError
 from .run.evaluate import Evaluation, evaluate_batch, evaluate_snapshot
@@ -70,7 +70,7 @@ class Rules:
 
     def evaluate_batch(self, batch: Batch, block: int | None = None) -> dict[str, np.ndarray]:
         """Every quantity and threshold as one array over the batch's rows."""
-        return evaluate_batch(self.kernel, batch, block) if block else evaluate_batch(self.kernel, batch)
+        return evaluate_batch(self.kernel, batch, BLOCK_ACCOUNTS if block is None else block)
 
 
 def snapshot_date(data: Any) -> dt.date:

@@ -52,7 +52,7 @@ def test_solve_agrees_with_a_bisection_over_evaluate(example, spec, name, cells)
     sol = solve(rules, data, name, target, cells)
     expected = bisect(rules, data, cells, name, target, base * 0.5, base * 0.99)
     assert sol.root == pytest.approx(expected, rel=1e-6)
-    assert sol.method == "symbolic" and sol.exact
+    assert sol.method == "symbolic" and sol.closed_form
 
 
 def test_solve_through_tier_boundaries_is_symbolic_on_the_active_tier():

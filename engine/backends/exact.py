@@ -11,13 +11,15 @@ there, a worst-scenario pick included), which is what solve needs."""
 
 from __future__ import annotations
 
-from typing import Any
+import math
+from typing import Any, Protocol
 
 import sympy
 
-from ..ir.lowering import exact as exact_number
+from ..language.numbers import rational_of
+from ..language.undefined import undefined
+from .semantics import StepVisitor, Undefined, empty_value, first_extreme
 from ..ir.plan import ACCOUNT, Aggregate, Elementwise, Gather, Lookup, Plan, Shape
-from ..run.snapshot import Snapshot
 
 Cell = tuple[str, int]  # (input name, row); row 0 on the account
 CHOICES = (sympy.Min, sympy.Max, sympy.Abs, sympy.core.relational.Relational)  # resolved at a point (substitute)
@@ -25,7 +27,16 @@ DIGITS = 40
 MAX_WORKING_DIGITS = 2000
 
 
-def _rows(plan: Plan, snap: Snapshot, shape: Shape) -> int | None:
+class RowData(Protocol):
+    """One account's data as the kernels read it (a validated snapshot is one)."""
+
+    account: dict[str, Any]
+    rows: dict[str, list[dict[str, Any]]]
+    counts: dict[str, int]
+    index: dict[str, list[int]]
+
+
+def _rows(plan: Plan, snap: RowData, shape: Shape) -> int | None:
     """Row count of a shape (None for values without rows)."""
     if shape.rows is None:
         return None
@@ -62,6 +73,8 @@ def substitute(expr: Any, values: dict[Any, Any], point: dict[sympy.Symbol, Any]
             return sympy.nan
         return pieces[0][0] if pieces[0][1] is sympy.true else sympy.Piecewise(*pieces)
     args = [substitute(a, values, point) for a in expr.args]
+    if point and isinstance(expr, undefined) and any(a.free_symbols for a in args):
+        return sympy.nan if any(math.isnan(at_point(a, point)) for a in args) else sympy.S.Zero  # its value near the point
     if point and isinstance(expr, CHOICES) and any(a.free_symbols for a in args):
         if isinstance(expr, (sympy.Min, sympy.Max)):
             sign = 1 if isinstance(expr, sympy.Min) else -1
@@ -74,8 +87,8 @@ def substitute(expr: Any, values: dict[Any, Any], point: dict[sympy.Symbol, Any]
     return expr.func(*args)
 
 
-class ExactEvaluator:
-    def __init__(self, plan: Plan, snap: Snapshot, symbols: dict[Cell, Any] | None = None, at: dict[sympy.Symbol, Any] | None = None):
+class ExactEvaluator(StepVisitor[Any]):
+    def __init__(self, plan: Plan, snap: RowData, symbols: dict[Cell, Any] | None = None, at: dict[sympy.Symbol, Any] | None = None):
         """symbols: input cells replaced by symbols (or expressions in them); at: the symbols' values at which
         every choice that depends on them is resolved (see substitute), a `take=` included."""
         self.plan = plan
@@ -97,11 +110,11 @@ class ExactEvaluator:
                 elif inp.var.kind == "bool":
                     column.append(sympy.true if raw else sympy.false)
                 else:
-                    column.append(exact_number(raw))
+                    column.append(rational_of(raw))
             self.values[inp.var.name] = column
         for grid in self.plan.grid_axes.values():
             for col, values in grid.columns.items():
-                self.values[col] = [exact_number(v) for v in values]
+                self.values[col] = [rational_of(v) for v in values]
 
     def cell(self, name: str, i: int | None, s: int | None) -> Any:
         """Value of variable `name` at row i (None: no rows) and grid point s (None: no grid)."""
@@ -161,7 +174,7 @@ class ExactEvaluator:
                     fill = sympy.oo if step.op == "min" else -sympy.oo
                     kept = [x if m is sympy.true else sympy.Piecewise((x, m), (fill, True)) for x, m in items if m is not sympy.false]
                 if not kept:
-                    return exact_number(step.default) if step.default is not None else (sympy.oo if step.op == "min" else -sympy.oo)
+                    return rational_of(empty_value(step.op, step.default))
                 if self.at or not any(x.free_symbols for x in kept):
                     # numbers (or values at the point): the extreme at 30 digits, as substitute() picks min/max
                     # (sympy's Min compares pairwise and gives up on near-equal values)
@@ -169,7 +182,7 @@ class ExactEvaluator:
                     return min(kept, key=lambda x: sign * at_point(x, self.at))
                 return (sympy.Min if step.op == "min" else sympy.Max)(*kept)
             if step.default is not None and not any(m is not sympy.false for _, m in items):
-                return exact_number(step.default)
+                return rational_of(step.default)
             return total
 
         def item(i: int, s: int | None) -> tuple[Any, Any]:
@@ -198,30 +211,33 @@ class ExactEvaluator:
         return [group(j) for j in range(n_target)]
 
     def _take(self, step: Aggregate, items: list[tuple[Any, Any]], i: int) -> Any:
-        """The `take` value at the grid point where the value is smallest (min) or largest (max); first on ties."""
-        candidates = [(at_point(x, self.at), s) for s, (x, m) in enumerate(items) if m is not sympy.false]
-        if not candidates:
-            return exact_number(step.default) if step.default is not None else sympy.nan
-        sign = 1 if step.op == "min" else -1
-        best = min(candidates, key=lambda c: (sign * c[0], c[1]))[1]
+        """The `take` value at the grid point where the value is smallest (min) or largest (max), by
+        semantics.first_extreme (values at 30 digits, at the point when one is given)."""
+        try:
+            best = first_extreme(step.op, [x for x, _ in items], [m is not sympy.false for _, m in items],
+                                 key=lambda x: at_point(x, self.at))
+        except Undefined:
+            return sympy.nan
+        if best is None:
+            return rational_of(step.default) if step.default is not None else sympy.nan
         return self.cell(step.take or "", i, best)
 
     def lookup(self, step: Lookup) -> Any:
         table = self.plan.tables[step.table]
         keys = self.snap.index[step.key] if step.key else None
-        column = table.exact[step.column]
+        column = table.rationals[step.column]
 
         def read(x: Any, k: int) -> Any:
             lows, highs, values = table.lower[k], table.upper[k], column[k]
             if step.mode == "progressive":
                 parts = []
                 for lo, hi, rate in zip(lows, highs, values):
-                    width = sympy.oo if hi == float("inf") else exact_number(hi) - exact_number(lo)
-                    parts.append(rate * sympy.Min(sympy.Max(x - exact_number(lo), 0), width))
+                    width = sympy.oo if hi == float("inf") else rational_of(hi) - rational_of(lo)
+                    parts.append(rate * sympy.Min(sympy.Max(x - rational_of(lo), 0), width))
                 return sympy.Add(*parts)
             pieces = []
             for hi, value in zip(highs[:-1], values[:-1]):
-                bound = exact_number(hi)
+                bound = rational_of(hi)
                 pieces.append((value, x <= bound if table.interval == "lower_open" else x < bound))
             pieces.append((values[-1], True))
             return sympy.Piecewise(*pieces)
@@ -229,7 +245,7 @@ class ExactEvaluator:
         def at(i: int | None, s: int | None) -> Any:
             k = keys[i or 0] if keys else 0
             if k < 0:
-                return exact_number(step.default)
+                return rational_of(step.default)
             value = read(self.cell(step.arg, i, s), k)
             return substitute(value, {}, self.at) if self.at else value  # its tier at the point
 
@@ -238,7 +254,7 @@ class ExactEvaluator:
     def run(self) -> dict[str, Any]:
         self.input_values()
         for step in self.plan.steps:
-            self.values[step.out.name] = getattr(self, type(step).__name__.lower())(step)
+            self.values[step.out.name] = self.visit(step)
         out = {}
         for name, var in self.plan.outputs.items():
             v = self.values[name]
@@ -246,7 +262,7 @@ class ExactEvaluator:
         return out
 
 
-def evaluate_exact(plan: Plan, snap: Snapshot, symbols: dict[Cell, Any] | None = None,
+def evaluate_exact(plan: Plan, snap: RowData, symbols: dict[Cell, Any] | None = None,
                    at: dict[sympy.Symbol, Any] | None = None) -> dict[str, Any]:
     """Every output as sympy values (account outputs as one value, rows as lists)."""
     return ExactEvaluator(plan, snap, symbols, at).run()

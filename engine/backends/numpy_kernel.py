@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import sympy
 
-from ..ir.lowering import step_reads
 from ..language.normal import ncdf
 from ..ir.plan import Aggregate, Elementwise, Gather, Lookup, Plan, Shape
-from .printers import NumpyCode, needs_scipy
+from .printers import NumpyCode, needs_scipy, number_code
+from .semantics import StepVisitor
 
 MAX_SHARED_OPS = 5000  # above this, CSE one formula at a time (sympy's CSE grows fast on huge inputs)
 MIN_MASKED_OPS = 40  # `if(row condition, value, constant)` with a value this costly is computed on its rows only
@@ -24,11 +24,6 @@ def cost(expr: sympy.Basic) -> int:
     return sympy.count_ops(expr) + 9 * sum(1 for f in expr.atoms(sympy.Function) if isinstance(f, DEAR_CALLS))
 
 
-def number_code(x: float) -> str:
-    """A float literal that Python can read back (inf is not a literal)."""
-    return repr(x) if x == x and abs(x) != float("inf") else ("math.inf" if x > 0 else "-math.inf")
-
-
 def _shape_code(shape: Shape, plan: Plan) -> str:
     parts = []
     if shape.rows:
@@ -38,9 +33,10 @@ def _shape_code(shape: Shape, plan: Plan) -> str:
     return f"({', '.join(parts)},)"
 
 
-class NumpyGenerator:
+class NumpyGenerator(StepVisitor[None]):
     def __init__(self, plan: Plan):
         self.plan = plan
+        self.ids = {s.out.name: k for k, s in enumerate(plan.steps)}  # local names are numbered by step: injective
         self.lines: list[str] = []
         self.scipy = False
         self.tiers: dict[tuple[str, str, str | None], str] = {}
@@ -92,15 +88,16 @@ class NumpyGenerator:
     def masked_elementwise(self, step: Elementwise, condition: sympy.Basic, value: sympy.Basic, constant: sympy.Basic) -> None:
         """The value on the rows where the condition holds (with its own CSE), the constant elsewhere."""
         out, shape = step.out.name, step.out.shape
-        rows = f"_rows_{out}"
+        k = self.ids[out]
+        rows = f"_rows{k}"
         self.emit(f"{rows} = numpy.flatnonzero({NumpyCode({s.name: f'v_{s.name}' for s in condition.free_symbols}).doprint(condition)})")
-        temps, (reduced,) = sympy.cse([value], symbols=sympy.numbered_symbols(f"_m_{out}_"))
+        temps, (reduced,) = sympy.cse([value], symbols=sympy.numbered_symbols(f"_m{k}_"))
         names: dict[str, str] = {}
         for sym in sorted(value.free_symbols, key=lambda x: x.name):  # each operand's rows, taken once
             var = self.plan.vars[sym.name]
             names[sym.name] = f"v_{sym.name}"
             if var.shape.rows is not None:
-                names[sym.name] = f"_{rows}_{sym.name}"
+                names[sym.name] = f"_rows{k}_{len(names)}"
                 gather = self.gathers.get(sym.name)  # a value read through a reference: read only these rows of it
                 taken = f"v_{gather.source}[i_{gather.index}[{rows}]]" if gather else f"v_{sym.name}[{rows}]"
                 self.emit(f"{names[sym.name]} = {taken}" + ("[:, None]" if shape.grid and var.shape.grid is None else ""))
@@ -166,9 +163,11 @@ class NumpyGenerator:
             if step.take:  # the value of `take` at the grid point of the extreme (the first one on ties)
                 at = self.extremes.get((src, step.op))
                 if at is None:  # several `take`s of one extreme share its search
-                    at = self.extremes[(src, step.op)] = f"_at_{out}"
-                    self.emit(f"{at} = {src}.arg{step.op}(axis=1)")
-                self.emit(f"v_{out} = numpy.take_along_axis(v_{step.take}, {at}[:, None], axis=1)[:, 0]")
+                    at = self.extremes[(src, step.op)] = f"_at{self.ids[out]}"
+                    self.emit(f"{at} = runtime.first_extreme({step.op!r}, v_{step.source}, {mask})")
+                fill = number_code(step.default) if step.default is not None else "numpy.nan"
+                self.emit(f"v_{out} = runtime.take_at(v_{step.take}, {at}, {fill})")
+                return
             else:
                 self.emit(f"v_{out} = {src}.{step.op}(axis=1)")
             if step.default is not None and step.mask:
@@ -178,7 +177,7 @@ class NumpyGenerator:
         grid = self.plan.grid_size(target.grid) if target.grid else None
         index = f"i_{step.index}"
         if self.plan.indexes[step.index].allow_missing:  # rows whose optional reference points nowhere are left out
-            keep = f"_keep_{out}"
+            keep = f"_keep{self.ids[out]}"
             self.emit(f"{keep} = {index} >= 0")
             index = f"{index}[{keep}]"
             source = f"v_{step.source}[{keep}]" if step.source else None
@@ -219,14 +218,14 @@ class NumpyGenerator:
         self.masked = {s.out.name: m for s in self.plan.steps if isinstance(s, Elementwise) and (m := self.masked_branch(s))}
         readers: dict[str, list[str]] = {}
         for s in self.plan.steps:
-            for name in step_reads(s):
+            for name in s.reads:
                 readers.setdefault(name, []).append(s.out.name)
         self.gathers = {s.out.name: s for s in self.plan.steps if isinstance(s, Gather)}
-        self.unneeded = {g for g in self.gathers if g not in self.plan.outputs and set(readers.get(g, [])) <= set(self.masked)}
+        self.unneeded = {g for g in self.gathers if g not in self.plan.returned and set(readers.get(g, [])) <= set(self.masked)}
         self.share_subexpressions()
         for step in self.plan.steps:
-            getattr(self, type(step).__name__.lower())(step)
-        outs = ", ".join(f"{name!r}: v_{name}" for name in self.plan.outputs)
+            self.visit(step)
+        outs = ", ".join(f"{name!r}: v_{name}" for name in self.plan.returned)
         self.emit(f"return {{{outs}}}")
         head = ["def batch_kernel(c, n, T):"]
         return "\n".join(head + self.lines) + "\n"

@@ -4,22 +4,44 @@ chooses, and keep the numeric meaning identical between the two."""
 
 from __future__ import annotations
 
+import ast
 from collections.abc import Iterator
 from typing import Any
 
 import sympy
 from sympy.printing.numpy import NumPyPrinter
-from sympy.printing.precedence import PRECEDENCE
+from sympy.printing.precedence import PRECEDENCE, precedence
 from sympy.printing.pycode import PythonCodePrinter
 
 from ..language.normal import ncdf
+from ..language.undefined import undefined
 
 
 class _Named:
+    """Plan variables under the generator's names, and every printed function or atom a primary."""
+
     names: dict[str, str]
 
     def _print_Symbol(self, expr: sympy.Symbol) -> str:
         return self.names.get(expr.name, expr.name)
+
+    def _print(self, expr: Any, **kwargs: Any) -> str:
+        """sympy parenthesises an operand by the precedence of the *sympy* expression: a function is an atom.
+        A function this module prints as an expression (Φ as erfc(...)/2) must then come out as one primary,
+        or `y / ncdf(x)` would read `y / 1/2*erfc(...)`."""
+        text: str = super()._print(expr, **kwargs)  # type: ignore[misc]
+        if isinstance(expr, sympy.Basic) and precedence(expr) >= PRECEDENCE["Func"] and not _is_primary(text):
+            return f"({text})"
+        return text
+
+
+def _is_primary(text: str) -> bool:
+    try:
+        node = ast.parse(text, mode="eval").body
+    except SyntaxError:
+        return False
+    return isinstance(node, (ast.Call, ast.Name, ast.Constant, ast.Attribute, ast.Subscript)) and not (
+        isinstance(node, ast.Constant) and isinstance(node.value, (int, float)) and text.lstrip().startswith("-"))
 
 
 class NumpyCode(_Named, NumPyPrinter):
@@ -71,6 +93,16 @@ class NumpyCode(_Named, NumPyPrinter):
     def _print_ncdf(self, expr: ncdf) -> str:
         return f"scipy.special.ndtr({self._print(expr.args[0])})"
 
+    def _print_undefined(self, expr: undefined) -> str:
+        test = " | ".join(f"numpy.isnan({self._print(a)})" for a in expr.args)
+        return f"numpy.where({test}, numpy.nan, 0.0)"
+
+    def _print_floor(self, expr: Any) -> str:
+        return f"numpy.floor({self._print(expr.args[0])})"
+
+    def _print_ceiling(self, expr: Any) -> str:
+        return f"numpy.ceil({self._print(expr.args[0])})"
+
     def _print_BooleanTrue(self, expr: Any) -> str:
         return "True"
 
@@ -79,17 +111,41 @@ class NumpyCode(_Named, NumPyPrinter):
 
 
 class PythonCode(_Named, PythonCodePrinter):
-    """Plain-Python printer over floats (math module); if() stays lazy."""
+    """Plain-Python printer over floats (math module); if() stays lazy. `prefix` makes the names it binds
+    (min/max operands) unique within the generated function."""
 
-    def __init__(self, names: dict[str, str]):
+    def __init__(self, names: dict[str, str], prefix: str = "_b"):
         super().__init__({"fully_qualified_modules": True, "inline": True})
         self.names = names
+        self.prefix = prefix
+        self.bound = 0
+
+    def _extreme(self, args: tuple[Any, ...], less: str) -> str:
+        """min (less "<") or max (">") of two or more values, undefined if one is: Python's own min and max
+        drop a NaN or keep it depending on the order of the arguments. Each argument is computed once (a
+        name bound where it is computed), and an if() branch that is not taken is still never computed."""
+        out = self._print(args[0])
+        for a in args[1:]:
+            self.bound += 1
+            x, y = f"{self.prefix}x{self.bound}", f"{self.prefix}y{self.bound}"
+            out = f"({x} if ({x} := {out}) {less}= ({y} := {self._print(a)}) else {y} if {y} {less} {x} else math.nan)"
+        return out
 
     def _print_Min(self, expr: sympy.Min) -> str:
-        return f"min({', '.join(self._print(a) for a in expr.args)})"
+        return self._extreme(expr.args, "<")
 
     def _print_Max(self, expr: sympy.Max) -> str:
-        return f"max({', '.join(self._print(a) for a in expr.args)})"
+        return self._extreme(expr.args, ">")
+
+    def _print_undefined(self, expr: undefined) -> str:
+        test = " and ".join(f"{x} == {x}" for x in map(self._print, expr.args))
+        return f"(0.0 if {test} else math.nan)"
+
+    def _print_floor(self, expr: Any) -> str:
+        return f"semantics.floor({self._print(expr.args[0])})"
+
+    def _print_ceiling(self, expr: Any) -> str:
+        return f"semantics.ceiling({self._print(expr.args[0])})"
 
     def _print_Infinity(self, expr: Any) -> str:
         return "math.inf"
@@ -125,3 +181,8 @@ def with_shared_subexpressions(expr: sympy.Basic, prefix: str) -> tuple[list[tup
 def needs_scipy(expr: sympy.Basic) -> bool:
     """Whether the numpy kernel of expr calls scipy.special (erf, erfc, ndtr)."""
     return expr.has(sympy.erf, sympy.erfc, ncdf)
+
+
+def number_code(x: float) -> str:
+    """A float literal that Python can read back (inf is not a literal)."""
+    return repr(x) if x == x and abs(x) != float("inf") else ("math.inf" if x > 0 else "-math.inf")

@@ -15,10 +15,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from ..ir.lowering import step_reads
-from .numpy_kernel import number_code
 from ..ir.plan import ACCOUNT, Aggregate, Elementwise, Gather, Lookup, Plan, Step
-from .printers import PythonCode, with_shared_subexpressions
+from .printers import PythonCode, number_code, with_shared_subexpressions
+from .semantics import StepVisitor
 
 
 @dataclass
@@ -27,14 +26,17 @@ class Block:
     steps: list[Step] = field(default_factory=list)
 
 
-class PythonGenerator:
+class PythonGenerator(StepVisitor[None]):
     def __init__(self, plan: Plan):
         self.plan = plan
+        self.ids = {s.out.name: k for k, s in enumerate(plan.steps)}  # local names are numbered by step: injective
+        self.block = Block(None)
+        self.local: set[str] = set()
         self.inputs = {i.var.name: i for i in plan.inputs}
         self.producer = {s.out.name: s for s in plan.steps}
         self.lines: list[str] = []
         self.depth = 1
-        self.tables: set[tuple[str, str]] = set()
+        self.table_names: dict[tuple[str, ...], str] = {}  # ("tl", table) / ("tc", table, column) -> a numbered local name
         self.tiers: dict[tuple[int, str, str, str], str] = {}  # (block, table, key, x) -> its tier position
 
     # ---------- scheduling
@@ -52,7 +54,7 @@ class PythonGenerator:
         rowwise: set[str] = set()
 
         def ready(step: Step, block: Block) -> bool:
-            return all(r in complete or (block.axis is not None and r in rowwise) for r in step_reads(step))
+            return all(r in complete or (block.axis is not None and r in rowwise) for r in step.reads)
 
         while pending:
             block = blocks[-1]
@@ -67,7 +69,7 @@ class PythonGenerator:
                 continue
             complete |= {s.out.name for s in block.steps}
             rowwise = set()
-            first = next(s for s in pending if all(r in complete for r in step_reads(s)))
+            first = next(s for s in pending if all(r in complete for r in s.reads))
             blocks.append(Block(self.home(first)))
         return [b for b in blocks if b.steps]
 
@@ -91,13 +93,17 @@ class PythonGenerator:
         for line in body:
             self.emit("    " + line)
 
+    def table_name(self, *what: str) -> str:
+        """The local name bound to a table's lower bounds or to one of its columns; numbered, so injective."""
+        return self.table_names.setdefault(what, f"{what[0]}{len(self.table_names)}")
+
     # ---------- steps
 
-    def elementwise(self, step: Elementwise, block: Block, local: set[str]) -> None:
+    def _elementwise(self, step: Elementwise, block: Block, local: set[str]) -> None:
         out, grid = step.out.name, step.out.shape.grid
         names = {s.name: self.operand(s.name, block, local, bool(grid)) for s in step.expr.free_symbols}
-        temps, reduced = with_shared_subexpressions(step.expr, f"_c{out}_")
-        printer = PythonCode(names)
+        temps, reduced = with_shared_subexpressions(step.expr, f"_c{self.ids[out]}_")
+        printer = PythonCode(names, prefix=f"_m{self.ids[out]}_")
         body = []
         for name, sub in temps:
             body.append(f"{name} = {printer.doprint(sub)}")
@@ -110,30 +116,29 @@ class PythonGenerator:
                 self.emit(line)
             self.emit(f"{target} = {printer.doprint(reduced)}")
 
-    def gather(self, step: Gather, block: Block, local: set[str]) -> None:
+    def _gather(self, step: Gather, block: Block, local: set[str]) -> None:
         target = f"e_{step.out.name}" if block.axis else f"v_{step.out.name}"
         if self.plan.indexes[step.index].how == "account":
             self.emit(f"{target} = v_{step.source}")
         else:  # in a row loop the row's index; on the account, its one entry
             self.emit(f"{target} = v_{step.source}[{'e_' + step.index if block.axis else 'i_' + step.index + '[0]'}]")
 
-    def lookup(self, step: Lookup, block: Block, local: set[str]) -> None:
+    def _lookup(self, step: Lookup, block: Block, local: set[str]) -> None:
         key = f"e_{step.key}" if step.key and block.axis else (f"i_{step.key}[0]" if step.key else "0")
         target = f"e_{step.out.name}" if block.axis else f"v_{step.out.name}"
         arg = self.operand(step.arg, block, local, False)
         if step.mode == "step":  # inline: the column of the tier whose lower bound is the last one below x
             search = "bisect_left" if self.plan.tables[step.table].interval == "lower_open" else "bisect_right"
-            self.tables.add((step.table, step.column))
-            tier = f"max({search}(tl_{step.table}[{key}], {{x}}) - 1, 0)"
+            tier = f"(max({search}({self.table_name('tl', step.table)}[{key}], {{x}}) - 1, 0) if {{x}} == {{x}} else semantics.undefined_value())"
             if not step.out.shape.grid:  # reads of several columns at one x in one block share the search
                 found = (id(block), step.table, key, arg)
                 if found not in self.tiers:
                     self.tiers[found] = f"{'e' if block.axis else 'v'}__tier{len(self.tiers)}"
                     self.emit(f"{self.tiers[found]} = {tier.format(x=arg)}")  # a key of -1 (default) reads a row unused
                 tier = self.tiers[found]
-            read = f"tc_{step.table}_{step.column}[{key}][{tier}]"
+            read = f"{self.table_name('tc', step.table, step.column)}[{key}][{tier}]"
         else:
-            read = f"runtime.row_tier_progressive(T[{step.table!r}], {step.column!r}, {{x}}, {key})"
+            read = f"semantics.progressive(T[{step.table!r}].lower[{key}], T[{step.table!r}].upper[{key}], T[{step.table!r}].columns[{step.column!r}][{key}], {{x}})"
         if step.default is not None:
             read = f"({number_code(step.default)} if {key} < 0 else {read})"
         if step.out.shape.grid:
@@ -151,12 +156,9 @@ class PythonGenerator:
         items = f"(x for x, m in zip({src}, {mask}) if m)" if mask else src
         if step.take:
             take = self.operand(step.take, block, local, False)
-            cmp = "<" if step.op == "min" else ">"
-            points = f"[s for s in range(len({src})) if {mask}[s]]" if mask else f"range(len({src}))"
-            fill = number_code(step.default) if step.default is not None else "math.nan"
-            self.emit("_best = None")
-            self.emit(f"for s in {points}:")
-            self.emit(f"    if _best is None or {src}[s] {cmp} {src}[_best]: _best = s")
+            selected = mask or f"[True] * len({src})"
+            fill = number_code(step.default) if step.default is not None else "semantics.undefined_value()"
+            self.emit(f"_best = semantics.first_extreme({step.op!r}, {src}, {selected})")
             self.emit(f"{target} = {fill} if _best is None else {take}[_best]")
             return
         if step.op == "sum":
@@ -165,8 +167,8 @@ class PythonGenerator:
                 code = f"({code} if any({mask}) else {number_code(step.default)})"
             self.emit(f"{target} = {code}")
         else:
-            fill = step.default if step.default is not None else (float("inf") if step.op == "min" else float("-inf"))
-            self.emit(f"{target} = {step.op}({items}, default={number_code(fill)})")
+            default = number_code(step.default) if step.default is not None else "None"
+            self.emit(f"{target} = semantics.extreme({step.op!r}, list({items}), {default})")
 
     def aggregate_init(self, step: Aggregate) -> None:
         out, target = step.out.name, step.out.shape
@@ -200,7 +202,7 @@ class PythonGenerator:
             else:
                 cmp = "<" if step.op == "min" else ">"
                 self.emit(f"for s in range({self.plan.grid_size(grid)}):")
-                self.emit(f"    {cond}acc[s] = {item} if acc[s] is None or {item} {cmp} acc[s] else acc[s]")
+                self.emit(f"    {cond}acc[s] = {item} if acc[s] is None or {item} {cmp} acc[s] else semantics.defined(acc[s], {item})")
             if mask and not mask_grid:
                 self.depth -= 1
             return
@@ -218,6 +220,7 @@ class PythonGenerator:
         else:
             cmp = "<" if step.op == "min" else ">"
             self.emit(f"if {cell} is None or {value} {cmp} {cell}: {cell} = {value}")
+            self.emit(f"elif {value} != {value}: semantics.undefined_value()")
         if mask:
             self.depth -= 1
         if optional:
@@ -247,10 +250,10 @@ class PythonGenerator:
         keep: dict[int, set[str]] = {b: set() for b in range(len(blocks))}
         for b, block in enumerate(blocks):
             for s in block.steps:
-                for r in step_reads(s):
+                for r in s.reads:
                     if r in where and where[r] != b:
                         keep[where[r]].add(r)
-        for name in self.plan.outputs:
+        for name in self.plan.returned:
             keep[where[name]].add(name)
         return keep
 
@@ -262,7 +265,7 @@ class PythonGenerator:
         stored = [s.out.name for s in block.steps if s.out.name in keep and s not in aggs]
         for name in stored:
             self.emit(f"v_{name} = [None] * n[{axis!r}]")
-        reads = {r for s in block.steps for r in step_reads(s)}
+        reads = {r for s in block.steps for r in s.reads}
         used_inputs = [self.inputs[r] for r in sorted(reads) if r in self.inputs and self.inputs[r].axis == axis]
         used_idx = sorted({i for s in block.steps for i in (getattr(s, "index", None), getattr(s, "key", None)) if i and self.plan.indexes[i].how != "account"})
         collection = self.plan.row_axes[axis].collection
@@ -275,22 +278,37 @@ class PythonGenerator:
             self.emit(f"e_{iv} = i_{iv}[i]")
         local: set[str] = set()
         for s in block.steps:
-            if isinstance(s, Aggregate) and s.index is not None:
-                self.aggregate_row(s, block, local)
-                continue
-            self.dispatch(s, block, local)
-            local.add(s.out.name)
+            self.visit_in(s, block, local)
+            if not (isinstance(s, Aggregate) and s.index is not None):
+                local.add(s.out.name)
         for name in stored:
             self.emit(f"v_{name}[i] = e_{name}")
         self.depth -= 1
         for s in aggs:
             self.aggregate_finish(s)
 
-    def dispatch(self, s: Step, block: Block, local: set[str]) -> None:
-        if isinstance(s, Aggregate):
-            self.aggregate_over_grid(s, block, local)
+    # ---------- the visitor: each step in the block and loop it was scheduled into
+
+    def visit_in(self, step: Step, block: Block, local: set[str]) -> None:
+        self.block, self.local = block, local
+        self.visit(step)
+
+    def elementwise(self, step: Elementwise) -> None:
+        self._elementwise(step, self.block, self.local)
+
+    def gather(self, step: Gather) -> None:
+        self._gather(step, self.block, self.local)
+
+    def lookup(self, step: Lookup) -> None:
+        self._lookup(step, self.block, self.local)
+
+    def aggregate(self, step: Aggregate) -> None:
+        """Over the grid, in one go; into other rows, accumulated in the loop over the source rows
+        (row_block starts and finishes the accumulation)."""
+        if step.index is None:
+            self.aggregate_over_grid(step, self.block, self.local)
         else:
-            getattr(self, type(s).__name__.lower())(s, block, local)
+            self.aggregate_row(step, self.block, self.local)
 
     def generate(self) -> str:
         self.emit('"""Evaluate one snapshot: acct/rows hold its data, i its index lists, n its row counts."""')
@@ -314,13 +332,13 @@ class PythonGenerator:
         for b, block in enumerate(blocks):
             if block.axis is None:
                 for s in block.steps:
-                    self.dispatch(s, block, set())
+                    self.visit_in(s, block, set())
             else:
                 self.row_block(block, keep[b])
-        binds = [f"    tl_{t} = T[{t!r}].lower" for t in sorted({t for t, _ in self.tables})]
-        binds += [f"    tc_{t}_{c} = T[{t!r}].columns[{c!r}]" for t, c in sorted(self.tables)]
+        binds = [f"    {name} = T[{key[1]!r}].lower" if key[0] == "tl" else f"    {name} = T[{key[1]!r}].columns[{key[2]!r}]"
+                 for key, name in self.table_names.items()]
         self.lines[head:head] = binds
-        outs = ", ".join(f"{name!r}: v_{name}" for name in self.plan.outputs)
+        outs = ", ".join(f"{name!r}: v_{name}" for name in self.plan.returned)
         self.emit(f"return {{{outs}}}")
         consts = [f"E_{i.var.name} = {dict((c, k) for k, c in enumerate(i.codes))!r}" for i in self.plan.inputs if i.codes]
         imports = ["from bisect import bisect_left, bisect_right", ""]

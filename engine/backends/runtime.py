@@ -1,14 +1,7 @@
-"""Helpers the generated kernels call: grouped reductions and tier-table reads,
-in a numpy form (arrays of rows) and a plain-Python form (one row).
-
-Semantics shared by every backend (and documented in README):
-- sum over no rows is 0, count is 0; min over no rows is +inf and max is -inf
-  unless the formula gives default=;
-- a tier read of x picks the tier whose bounds contain x (lower_open:
-  lower < x <= upper; upper_open: lower <= x < upper); x below the first
-  tier reads the first tier; the last tier has no upper bound;
-- progressive(x) sums each tier's rate over the slice of x inside that tier,
-  so x at or below the first lower bound gives 0."""
+"""The numpy kernel's helpers: grouped reductions, the worst grid point, and
+tier-table reads over arrays of rows. What each means (empty groups, masks,
+ties, undefined values) is stated once in semantics.py; these are its
+vectorised forms, tested against its scalar ones."""
 
 from __future__ import annotations
 
@@ -44,18 +37,21 @@ def numpy_table(t: TierTable) -> NumpyTable:
 
 def tier_index(t: NumpyTable, x: np.ndarray, key: np.ndarray | None) -> np.ndarray:
     """The tier containing each x (0 below the first tier); one pass per tier, no rows x tiers temporaries.
-    A key of -1 (not in the table, read with default=) gives tier 0 of key 0; tier_read replaces it."""
+    A key of -1 (not in the table, read with default=) gives tier 0 of key 0; tier_read replaces it.
+    An undefined x gives tier -1, which tier_read reads as undefined."""
     if key is None or t.lower.shape[0] == 1:
         lows = t.lower[0][np.isfinite(t.lower[0])]
-        return np.maximum(np.searchsorted(lows, x, side="left" if t.lower_open else "right") - 1, 0)
-    k = np.maximum(key, 0)
-    tier = np.zeros(x.shape, dtype=np.intp)
-    for j in range(1, t.lower.shape[1]):
-        lo = t.lower[k, j]
-        if x.ndim == 2:
-            lo = lo[:, None]
-        tier += (x > lo) if t.lower_open else (x >= lo)
-    return tier
+        tier = np.maximum(np.searchsorted(lows, x, side="left" if t.lower_open else "right") - 1, 0)
+    else:
+        k = np.maximum(key, 0)
+        tier = np.zeros(x.shape, dtype=np.intp)
+        for j in range(1, t.lower.shape[1]):
+            lo = t.lower[k, j]
+            if x.ndim == 2:
+                lo = lo[:, None]
+            tier += (x > lo) if t.lower_open else (x >= lo)
+    undefined = np.isnan(x)
+    return np.where(undefined, -1, tier) if undefined.any() else tier
 
 
 def tier_read(t: NumpyTable, column: str, tier: np.ndarray, key: np.ndarray | None, default: float | None = None) -> np.ndarray:
@@ -66,6 +62,8 @@ def tier_read(t: NumpyTable, column: str, tier: np.ndarray, key: np.ndarray | No
     else:
         k = np.maximum(key, 0)
         value = col[k[:, None] if tier.ndim == 2 else k, tier]
+    if tier.size and tier.min() < 0:
+        value = np.where(tier < 0, np.nan, value)
     if default is None or key is None:
         return value
     missing = key < 0
@@ -127,25 +125,19 @@ def group_extreme(op: str, index: np.ndarray, values: np.ndarray, n: int, mask: 
     return out
 
 
-# ---------- one-row forms, for the plain-Python kernel
+def first_extreme(op: str, values: np.ndarray, mask: np.ndarray | None) -> np.ndarray:
+    """Per row, the first grid point among the selected ones (mask) where values is smallest (min) or largest
+    (max); -1 where no point is selected, -2 where a selected value is undefined."""
+    fill = np.inf if op == "min" else -np.inf
+    chosen = values if mask is None else np.where(mask, values, fill)
+    at = chosen.argmin(axis=1) if op == "min" else chosen.argmax(axis=1)  # ties: the first
+    undefined = np.isnan(chosen).any(axis=1)
+    if mask is not None:
+        at = np.where(mask.any(axis=1), at, -1)
+    return np.where(undefined, -2, at)
 
 
-@dataclass(frozen=True)
-class RowTable:
-    lower: tuple[tuple[float, ...], ...]
-    upper: tuple[tuple[float, ...], ...]
-    columns: dict[str, tuple[tuple[float, ...], ...]]
-    lower_open: bool
-
-
-def row_table(t: TierTable) -> RowTable:
-    return RowTable(t.lower, t.upper, t.columns, t.interval == "lower_open")
-
-
-def row_tier_progressive(t: RowTable, column: str, x: float, key: int) -> float:
-    total = 0.0
-    for lo, hi, rate in zip(t.lower[key], t.upper[key], t.columns[column][key]):
-        if x <= lo:
-            break
-        total += rate * (min(x, hi) - lo)
-    return total
+def take_at(take: np.ndarray, at: np.ndarray, default: float) -> np.ndarray:
+    """take's value at each row's grid point `at`; `default` where none was selected, NaN where undefined."""
+    got = np.take_along_axis(take, np.maximum(at, 0)[:, None], axis=1)[:, 0]
+    return np.where(at >= 0, got, np.where(at == -1, default, np.nan))

@@ -68,8 +68,8 @@ def cmd_solve(args: argparse.Namespace) -> int:
                 print(f"{sol.target} does not reach {num(sol.value)} for any value of {sol.vary} tried ({sol.note})")
             else:
                 print(f"{sol.target} = {num(sol.value)} when {sol.vary} = {num(sol.root)}  (now {num(sol.base)}; {sol.method})")
-                if sol.exact:
-                    print(f"  exact: {sol.exact}")
+                if sol.closed_form:
+                    print(f"  exact: {sol.closed_form}")
                 if sol.note:
                     print(f"  {sol.note}")
     if args.sensitivity:

@@ -15,7 +15,8 @@ from ..source import model
 from ..language import units
 from ..errors import RuleFileError, RuleFileErrors
 from ..language.parser import FormulaParser
-from .lowering import StepBuilder, exact, var_term
+from ..language.numbers import rational_of
+from .lowering import StepBuilder, var_term
 from .plan import ACCOUNT, GridAxis, IndexVar, InputCol, Plan, RowAxis, Shape, TierTable, Var
 from ..source.ruleset import RuleSet
 from ..language.terms import FunctionBinding, TableBinding, Term, broadcast
@@ -31,6 +32,8 @@ class Compiler(StepBuilder):
         self.names: dict[str, Term | TableBinding | FunctionBinding | str] = {}
         self.inputs: list[InputCol] = []
         self.tables: dict[str, TierTable] = {}
+        self.guards: dict[str, str] = {}
+        self.locations: dict[str, str] = {}
 
     # ---------- errors
 
@@ -109,7 +112,7 @@ class Compiler(StepBuilder):
                 if inp.from_ and not (inp.from_ in self.rs.inputs and self.rs.inputs[inp.from_].type == "text" and self.rs.inputs[inp.from_].axis == inp.axis) \
                         and inp.from_ != self.row_axes.get(inp.axis, RowAxis("")).key:
                     raise self.err("inputs", name, f"from: {inp.from_!r} must be the row key or a text input of {inp.axis}", "from")
-                idx = self.index_var(IndexVar(f"_ref_{inp.axis}_{name}", inp.axis, inp.to or "", "ref", field=source, allow_missing=inp.optional))
+                idx = self.index_var(IndexVar(f"_ref_{name}", inp.axis, inp.to or "", "ref", field=source, allow_missing=inp.optional))
                 if inp.as_unit is not None and inp.as_unit not in units.ROW_RELATIVE:
                     raise self.err("inputs", name, f"as_unit: {inp.as_unit!r} is not one of {', '.join(units.ROW_RELATIVE)}", "as_unit")
                 self.declare(name, Term("ref", shape, target=inp.to, index=idx, as_unit=inp.as_unit, optional=inp.optional), "inputs")
@@ -132,7 +135,7 @@ class Compiler(StepBuilder):
                 if not ((by and by.type == "text" and by.axis == ax.group_of) or ax.by == self.row_axes[ax.group_of].key):
                     raise self.err("axes", name, f"by: {ax.by!r} must be a text input of {ax.group_of}", "by")
                 self.index_var(IndexVar(f"_acct_{name}", name, ACCOUNT, "account"))
-                idx = self.index_var(IndexVar(f"_grp_{ax.group_of}_{name}", ax.group_of, name, "group", field=ax.by))
+                idx = self.index_var(IndexVar(f"_grp_{name}", ax.group_of, name, "group", field=ax.by))
                 self.declare(name, Term("ref", Shape(ax.group_of), target=name, index=idx), "axes")
 
     def _identities(self, name: str, inp: model.Input) -> dict[str, Any] | None:
@@ -169,7 +172,7 @@ class Compiler(StepBuilder):
             if isinstance(p.value, tuple):
                 self.declare(name, "a list parameter; use it as a grid column", "parameters")
             else:
-                self.declare(name, Term("number", Shape(None), exact(p.value), unit=self.unit_of(p.unit, "parameters", name)), "parameters")
+                self.declare(name, Term("number", Shape(None), rational_of(p.value), unit=self.unit_of(p.unit, "parameters", name)), "parameters")
 
     def build_tables(self) -> None:
         for name, t in self.rs.tables.items():
@@ -200,9 +203,9 @@ class Compiler(StepBuilder):
             upper.append(tuple(hi))
             for c in t.columns:
                 cols[c].append(tuple(float(r[c]) for r in rows))
-                rationals[c].append(tuple(exact(r[c]) for r in rows))
+                rationals[c].append(tuple(rational_of(r[c]) for r in rows))
         return TierTable(name, tuple(t.tiers), t.interval, tuple(lower), tuple(upper),
-                         {c: tuple(v) for c, v in cols.items()}, {c: tuple(v) for c, v in rationals.items()})
+                         {c: tuple(v) for c, v in cols.items()}, rationals={c: tuple(v) for c, v in rationals.items()})
 
     def build_callables(self) -> None:
         for name, f in self.rs.functions.items():
@@ -253,6 +256,9 @@ class Compiler(StepBuilder):
                     if declared is not None and term.unit is not None and units.canon(term.unit, {}) != declared:
                         raise self.err(section, name, f"the formula gives a value in {units.show(term.unit)}, but the entry declares unit {units.show(declared)}", field)
                     self.elementwise(var.shape, term.expr, want, out=var)
+                    if term.undefined is not None:  # where the condition is undefined, the threshold is an error
+                        self.guards[name] = self.elementwise(var.shape, term.undefined, "number")
+                    self.locations[name] = str(self.rs.origin(section, name).loc(field))
                 except RuleFileError as exc:
                     problems.append(exc)
                 deps[name] = sorted(parser.used)
@@ -292,11 +298,12 @@ class Compiler(StepBuilder):
         self.build_callables()
         deps = self.compile_formulas()
         self.check_cycles(deps)
-        self.inline_aliases()
+        renamed = self.inline_aliases()
         outputs = {n: self.vars[n] for n in list(self.rs.quantities) + list(self.rs.thresholds)}
         thresholds = {n: (t.axis, t.severity) for n, t in self.rs.thresholds.items()}
+        guards = {t: renamed[g].name if g in renamed else g for t, g in self.guards.items()}
         return Plan(self.rs.ref, self.row_axes, self.grids, self.inputs, self.indexes, self.tables,
-                    self.ordered_steps(), outputs, thresholds, deps, self.vars)
+                    self.ordered_steps(), outputs, thresholds, deps, self.vars, guards, self.locations)
 
 
 def compile_plan(rs: RuleSet) -> Plan:

@@ -5,24 +5,14 @@ quantity are folded away, and the steps are put in dependency order."""
 
 from __future__ import annotations
 
-import dataclasses
 import itertools
-import math
-from decimal import Decimal
 from typing import Any
 
 import sympy
 
 from .plan import ACCOUNT, Aggregate, Elementwise, Gather, IndexVar, Lookup, RowAxis, Shape, Step, Var
 from ..language.terms import Refused, TableBinding, Term
-
-
-def exact(value: float) -> sympy.Expr:
-    """The decimal a YAML number was written as, as an exact sympy rational (inf stays inf)."""
-    if not math.isfinite(value):
-        return sympy.oo if value > 0 else -sympy.oo
-    num, den = Decimal(repr(float(value))).as_integer_ratio()
-    return sympy.Rational(num, den)
+from ..language.undefined import combine
 
 
 def number_symbol(name: str) -> sympy.Symbol:
@@ -55,6 +45,13 @@ class StepBuilder:
     def add_var(self, var: Var) -> Var:
         self.vars[var.name] = var
         return var
+
+    def numbered(self, what: tuple[Any, ...], prefix: str) -> str:
+        """A generated name for `what`: numbered, so that two different things never share one (joining
+        names with "_" would make `a`+`b_c` and `a_b`+`c` the same)."""
+        if what not in self.memo:
+            self.memo[what] = f"{prefix}{next(self.counter)}"
+        return self.memo[what]
 
     def index_var(self, iv: IndexVar) -> str:
         self.indexes.setdefault(iv.name, iv)
@@ -100,7 +97,11 @@ class StepBuilder:
     def gather(self, source: Term, ref: Term) -> Term:
         src = self.vars[self.hoist(source)]
         name = self.gather_var(src, ref.index or "", Shape(ref.shape.rows, src.shape.grid))
-        return var_term(self.vars[name])
+        out = var_term(self.vars[name])
+        if source.undefined is not None:  # a condition read through a reference keeps its undefinedness
+            u = self.vars[self.elementwise(source.shape, source.undefined, "number")]
+            out.undefined = var_term(self.vars[self.gather_var(u, ref.index or "", Shape(ref.shape.rows, u.shape.grid))]).expr
+        return out
 
     def aggregate(self, op: str, source: Term, by: Term | None, over: str | None, where: Term | None, default: Any,
                   take: Term | None = None) -> Term:
@@ -114,10 +115,16 @@ class StepBuilder:
             target, index = Shape(ACCOUNT, source.shape.grid), f"_acct_{source.shape.rows}"
         mask_term = where
         if op == "count":
-            mask_term = source if where is None else Term("bool", source.shape, sympy.And(source.expr, where.expr))
-            src = None
-        else:
-            src = self.hoist(source)
+            mask_term = source if where is None else Term("bool", source.shape, sympy.And(source.expr, where.expr),
+                                                          undefined=combine(source.undefined, where.undefined))
+        u = mask_term.undefined if mask_term is not None else None
+        if u is not None:  # rows whose condition is undefined are members, and make the aggregation undefined
+            mask_term = Term("bool", mask_term.shape, sympy.Or(mask_term.expr, sympy.Ne(u, 0)))
+            if op == "count":
+                op, source = "sum", Term("number", source.shape, 1 + u)
+            else:
+                source = Term("number", source.shape, source.expr + u)
+        src = None if op == "count" else self.hoist(source)
         mask = self.hoist(mask_term, source.shape) if mask_term is not None else None
         dflt = float(default) if default is not None else None
         taken = self.hoist(take, source.shape) if take is not None else None
@@ -141,8 +148,8 @@ class StepBuilder:
                 raise Refused(f"the key {key.field!r} lives on {key.shape.rows}, the value on {shape}; they must be on the same rows (or the key must be what a grouping axis groups by)")
             shape = Shape(rows, shape.grid)
             lenient = default is not None  # keys the table does not list read the default instead of being an error
-            kidx = self.index_var(IndexVar(f"_key_{table.name}_{rows}_{key.field}{'_d' if lenient else ''}", rows or ACCOUNT, table.name,
-                                           "table_key", field=key.field, table=table.name, allow_missing=lenient))
+            kidx = self.index_var(IndexVar(self.numbered(("key", table.name, rows, key.field, lenient), "_key"), rows or ACCOUNT,
+                                           table.name, "table_key", field=key.field, table=table.name, allow_missing=lenient))
         argvar = self.hoist(arg, shape)
         dflt = float(default) if default is not None else None
         memo = ("lk", table.name, column, mode, argvar, kidx, dflt)
@@ -152,8 +159,9 @@ class StepBuilder:
             self.memo[memo] = out.name
         return var_term(self.vars[self.memo[memo]])
 
-    def inline_aliases(self) -> None:
-        """`q = sum(...)` makes a temporary and a copy; let the step that makes the temporary make q."""
+    def inline_aliases(self) -> dict[str, Var]:
+        """`q = sum(...)` makes a temporary and a copy; let the step that makes the temporary make q.
+        Returns the temporaries renamed."""
         producer = {s.out.name: s for s in self.steps}
         rename: dict[str, Var] = {}
         kept = []
@@ -165,22 +173,14 @@ class StepBuilder:
                     continue
             kept.append(s)
         if not rename:
-            return
-        subs = {var_symbol(self.vars[t]): var_symbol(q) for t, q in rename.items()}
-        fixed = []
-        for s in kept:
-            out = rename.get(s.out.name, s.out)
-            if isinstance(s, Elementwise):
-                expr = s.expr.xreplace(subs)
-                if expr.has(sympy.zoo, sympy.nan):  # q/(q - q) would fold to complex infinity: keep the copies
-                    return
-                fixed.append(Elementwise(out, expr))
-            else:
-                fields = {f: rename[v].name for f in ("source", "mask", "arg") if (v := getattr(s, f, None)) in rename}
-                fixed.append(dataclasses.replace(s, out=out, **fields))
+            return {}
+        fixed = [s.renamed(rename) for s in kept]
+        if any(isinstance(s, Elementwise) and s.expr.has(sympy.zoo, sympy.nan) for s in fixed):
+            return {}  # q/(q - q) would fold to complex infinity: keep the copies
         self.steps = fixed
         for t in rename:
             del self.vars[t]
+        return rename
 
     def ordered_steps(self) -> list[Step]:
         produced = {s.out.name: i for i, s in enumerate(self.steps)}
@@ -191,7 +191,7 @@ class StepBuilder:
             if i in done:
                 return
             done.add(i)
-            for d in step_reads(self.steps[i]):
+            for d in self.steps[i].reads:
                 if d in produced:
                     visit(produced[d])
             order.append(self.steps[i])
@@ -199,13 +199,3 @@ class StepBuilder:
         for i in range(len(self.steps)):
             visit(i)
         return order
-
-def step_reads(step: Step) -> list[str]:
-    """Names of the plan variables a step reads (index variables excluded)."""
-    if isinstance(step, Elementwise):
-        return sorted(s.name for s in step.expr.free_symbols)
-    if isinstance(step, Gather):
-        return [step.source]
-    if isinstance(step, Aggregate):
-        return [n for n in (step.source, step.mask, step.take) if n]
-    return [step.arg]

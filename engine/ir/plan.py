@@ -46,48 +46,83 @@ class InputCol:
     exclusive_minimum: float | None = None
 
 
+def operand(**kwargs: Any) -> Any:
+    """A step field that names a plan variable the step reads: renaming, reading and scheduling all go
+    through these fields, so a new operand cannot be forgotten by one of them."""
+    return field(metadata={"operand": True}, **kwargs)
+
+
 @dataclass(frozen=True)
-class Elementwise:
+class StepBase:
+    """What every step has: the variable it writes and where in a rule file it comes from."""
+
     out: Var
+
+    @property
+    def reads(self) -> tuple[str, ...]:
+        """The plan variables this step reads (index variables excluded), in a fixed order."""
+        return tuple(v for f in dataclasses.fields(self) if f.metadata.get("operand") and (v := getattr(self, f.name)))
+
+    def renamed(self, names: dict[str, Var]) -> Any:
+        """The same step with variables renamed (its output and every operand)."""
+        changes = {f.name: names[v].name for f in dataclasses.fields(self)
+                   if f.metadata.get("operand") and (v := getattr(self, f.name)) in names}
+        return dataclasses.replace(self, out=names.get(self.out.name, self.out), **changes)
+
+
+@dataclass(frozen=True)
+class Elementwise(StepBase):
+    """out = expr, cell by cell on out's shape (operands broadcast: constants everywhere, account values
+    on every row, row values on every grid point)."""
+
     expr: sympy.Basic
 
+    @property
+    def reads(self) -> tuple[str, ...]:
+        return tuple(sorted(s.name for s in self.expr.free_symbols))
+
+    def renamed(self, names: dict[str, Var]) -> Any:
+        import sympy  # plans with steps exist only where sympy is loaded
+
+        subs = {s: sympy.Symbol(names[s.name].name, **s.assumptions0) for s in self.expr.free_symbols if s.name in names}
+        return Elementwise(names.get(self.out.name, self.out), self.expr.xreplace(subs) if subs else self.expr)
+
 
 @dataclass(frozen=True)
-class Gather:
+class Gather(StepBase):
     """out[i] = source[index[i]]: a value of another row axis read through a reference."""
 
-    out: Var
-    source: str
-    index: str
+    source: str = operand()
+    index: str = ""
 
 
 @dataclass(frozen=True)
-class Aggregate:
-    """Reduce `source` rows into target rows through `index` (or over the grid when index is None)."""
+class Aggregate(StepBase):
+    """Reduce `source` rows into target rows through `index` (or over the grid when index is None);
+    see backends/semantics.py for what it means on no rows, under a mask, with take=, and on ties."""
 
-    out: Var
-    op: Literal["sum", "min", "max", "count"]
-    source: str | None
-    index: str | None
-    mask: str | None = None
+    op: Literal["sum", "min", "max", "count"] = "sum"
+    source: str | None = operand(default=None)
+    index: str | None = None
+    mask: str | None = operand(default=None)
     default: float | None = None
-    take: str | None = None  # over a grid, min/max: the value of `take` at the grid point that is the extreme
+    take: str | None = operand(default=None)  # over a grid, min/max: `take` at the grid point of the extreme
 
 
 @dataclass(frozen=True)
-class Lookup:
+class Lookup(StepBase):
     """A tier-table read: the tier containing `arg` (step) or the sum over tiers (progressive)."""
 
-    out: Var
-    table: str
-    column: str
-    mode: Literal["step", "progressive"]
-    arg: str
-    key: str | None  # a table-key index variable, None for tables with only the '*' key
+    table: str = ""
+    column: str = ""
+    mode: Literal["step", "progressive"] = "step"
+    arg: str = operand(default="")
+    key: str | None = None  # a table-key index variable, None for tables with only the '*' key
     default: float | None = None  # the value for keys the table does not list (their key index is -1)
 
 
 Step = Elementwise | Gather | Aggregate | Lookup
+STEP_KINDS: tuple[type, ...] = (Elementwise, Gather, Aggregate, Lookup)
 
 
 @dataclass(frozen=True)
@@ -113,7 +148,7 @@ class TierTable:
     lower: tuple[tuple[float, ...], ...]
     upper: tuple[tuple[float, ...], ...]
     columns: dict[str, tuple[tuple[float, ...], ...]]
-    exact: dict[str, tuple[tuple[sympy.Rational, ...], ...]] = field(default_factory=dict, compare=False)
+    rationals: dict[str, tuple[tuple[sympy.Rational, ...], ...]] = field(default_factory=dict, compare=False)  # exact path
 
     @functools.cached_property
     def position(self) -> dict[str, int]:
@@ -157,15 +192,24 @@ class Plan:
     thresholds: dict[str, tuple[str, int]]  # name -> (axis, severity)
     deps: dict[str, list[str]]  # quantity/threshold -> names its formula reads directly
     vars: dict[str, Var] = field(default_factory=dict)
+    guards: dict[str, str] = field(default_factory=dict)  # threshold -> the number that is NaN where it is undefined
+    locations: dict[str, str] = field(default_factory=dict)  # quantity/threshold -> file:line:column of its formula
 
     def grid_size(self, name: str | None) -> int:
         return self.grid_axes[name].size if name else 1
 
     @functools.cached_property
-    def number_outputs(self) -> tuple[tuple[str, bool, bool], ...]:
-        """(name, has rows, has a grid) of each output that is a number, for checks run on every evaluation."""
-        return tuple((name, var.shape.rows not in (None, ACCOUNT), var.shape.grid is not None)
-                     for name, var in self.outputs.items() if var.kind != "bool")
+    def returned(self) -> tuple[str, ...]:
+        """What a kernel returns: every quantity and threshold, then the guards of the thresholds."""
+        return tuple(self.outputs) + tuple(self.guards.values())
+
+    @functools.cached_property
+    def checked(self) -> tuple[tuple[str, str, bool, bool], ...]:
+        """(returned name, name to report, has rows, has a grid) of every number checked for NaN on each
+        evaluation: the numeric outputs, and the guard of each threshold under the threshold's name."""
+        named = [(n, n) for n, v in self.outputs.items() if v.kind != "bool"] + [(g, t) for t, g in self.guards.items()]
+        return tuple((name, shown, self.vars[name].shape.rows not in (None, ACCOUNT), self.vars[name].shape.grid is not None)
+                     for name, shown in named)
 
     @functools.cached_property
     def state_names(self) -> list[str]:
@@ -181,10 +225,12 @@ def runtime_json(plan: Plan) -> str:
         "grid_axes": [dataclasses.asdict(g) for g in plan.grid_axes.values()],
         "inputs": [dataclasses.asdict(i) for i in plan.inputs],
         "indexes": [dataclasses.asdict(i) for i in plan.indexes.values()],
-        "tables": [{k: v for k, v in dataclasses.asdict(t).items() if k != "exact"} for t in plan.tables.values()],
+        "tables": [{k: v for k, v in dataclasses.asdict(t).items() if k != "rationals"} for t in plan.tables.values()],
         "outputs": [dataclasses.asdict(v) for v in plan.outputs.values()],
         "thresholds": plan.thresholds,
         "deps": plan.deps,
+        "guards": [{"threshold": t, "var": dataclasses.asdict(plan.vars[g])} for t, g in plan.guards.items()],
+        "locations": plan.locations,
     }
     return json.dumps(data, sort_keys=True)
 
@@ -199,6 +245,7 @@ def plan_from_json(text: str) -> Plan:
     shape = lambda s: Shape(s["rows"], s["grid"])  # noqa: E731
     var = lambda v: Var(v["name"], shape(v["shape"]), v["kind"])  # noqa: E731
     outputs = {v["name"]: var(v) for v in d["outputs"]}
+    guards = {g["threshold"]: var(g["var"]) for g in d["guards"]}
     inputs = [InputCol(**dict(i, var=var(i["var"]), codes=tuple(i["codes"]))) for i in d["inputs"]]
     return Plan(
         ruleset=d["ruleset"],
@@ -212,5 +259,7 @@ def plan_from_json(text: str) -> Plan:
         outputs=outputs,
         thresholds={k: (v[0], v[1]) for k, v in d["thresholds"].items()},
         deps=d["deps"],
-        vars={**outputs, **{i.var.name: i.var for i in inputs}},
+        vars={**outputs, **{i.var.name: i.var for i in inputs}, **{g.name: g for g in guards.values()}},
+        guards={t: g.name for t, g in guards.items()},
+        locations=d["locations"],
     )

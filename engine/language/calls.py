@@ -14,6 +14,7 @@ from . import units
 from .normal import ncdf
 from .shape import ACCOUNT
 from .terms import ELEMENTWISE, LOOKUPS, Refused, TableBinding, Term, broadcast, kind_name
+from .undefined import combine, undefined
 from .units import UnitMismatch
 
 
@@ -68,10 +69,16 @@ class BuiltinCalls:
             raise self.fail(node, "both branches of if() must be numbers (or both conditions)")
         shape = self.combine(node, cond, a, b)
         if a.kind == "bool":
-            return Term("bool", shape, sympy.Or(sympy.And(cond.expr, a.expr), sympy.And(sympy.Not(cond.expr), b.expr)))
+            branches = None if a.undefined is None and b.undefined is None else \
+                sympy.Piecewise((a.undefined if a.undefined is not None else 0, cond.expr), (b.undefined if b.undefined is not None else 0, True))
+            return Term("bool", shape, sympy.Or(sympy.And(cond.expr, a.expr), sympy.And(sympy.Not(cond.expr), b.expr)),
+                        undefined=combine(cond.undefined, branches))
         if a_unit is not None and b_unit is not None and a_unit != b_unit:
             raise self.fail(node, f"the branches of if() give values in {units.show(a_unit)} and in {units.show(b_unit)}")
-        return Term("number", shape, sympy.Piecewise((a.expr, cond.expr), (b.expr, True)), unit=a_unit if a_unit is not None else b_unit)
+        value = sympy.Piecewise((a.expr, cond.expr), (b.expr, True))
+        if cond.undefined is not None:  # an undefined condition makes the chosen value undefined
+            value = value + cond.undefined
+        return Term("number", shape, value, unit=a_unit if a_unit is not None else b_unit)
 
     def _minmax(self, node: ast.Call, name: str) -> Term:
         self._no_keywords(node, name)
@@ -118,7 +125,7 @@ class BuiltinCalls:
         self._arity(node, name, 1)
         if name in ("count", "any", "all"):
             cond = self.boolean(node.args[0], f"the argument of {name}()")
-            source = Term("bool", cond.shape, sympy.Not(cond.expr) if name == "all" else cond.expr)
+            source = Term("bool", cond.shape, sympy.Not(cond.expr) if name == "all" else cond.expr, undefined=cond.undefined)
         else:
             source = self.number(node.args[0], f"the argument of {name}()")
         by = self.visit(kw["by"]) if "by" in kw else None
@@ -158,10 +165,11 @@ class BuiltinCalls:
         except Refused as exc:
             raise self.fail(node, str(exc)) from None
         out.unit = units.ONE if op == "count" else (take.unit if take is not None else self._aggregated_unit(node, source, by, over))
+        loose = undefined(out.expr) if (source.undefined is not None or (where is not None and where.undefined is not None)) else None
         if name == "any":
-            return Term("bool", out.shape, sympy.Gt(out.expr, 0))
+            return Term("bool", out.shape, sympy.Gt(out.expr, 0), undefined=loose)
         if name == "all":
-            return Term("bool", out.shape, sympy.Eq(out.expr, 0))
+            return Term("bool", out.shape, sympy.Eq(out.expr, 0), undefined=loose)
         return out
 
     def _aggregated_unit(self, node: ast.AST, source: Term, by: Term | None, over: str | None) -> Any:

@@ -30,6 +30,7 @@ from .shape import Shape
 from .terms import (  # noqa: F401  (AGGREGATES and LOOKUPS are re-exported for other modules)
     AGGREGATES, BUILTIN_NAMES, ELEMENTWISE, LOOKUPS, FunctionBinding, Lowering, Refused, TableBinding, Term, broadcast, kind_name,
 )
+from .undefined import combine, undefined
 from .units import UnitMismatch
 
 MAX_TEXT = 4000
@@ -222,7 +223,7 @@ class FormulaParser(BuiltinCalls):
     def visit_UnaryOp(self, node: ast.UnaryOp) -> Term:
         if isinstance(node.op, ast.Not):
             t = self.boolean(node.operand, "the operand of not")
-            return Term("bool", t.shape, sympy.Not(t.expr))
+            return Term("bool", t.shape, sympy.Not(t.expr), undefined=t.undefined)
         if isinstance(node.op, (ast.USub, ast.UAdd)):
             t = self.number(node.operand, "the operand of a sign")
             return Term("number", t.shape, -t.expr if isinstance(node.op, ast.USub) else t.expr, unit=t.unit)
@@ -232,7 +233,7 @@ class FormulaParser(BuiltinCalls):
         terms = [self.boolean(v, "each side of and/or") for v in node.values]
         shape = self.combine(node, *terms)
         fn = sympy.And if isinstance(node.op, ast.And) else sympy.Or
-        return Term("bool", shape, fn(*(t.expr for t in terms)))
+        return Term("bool", shape, fn(*(t.expr for t in terms)), undefined=combine(*(t.undefined for t in terms)))
 
     def visit_Compare(self, node: ast.Compare) -> Term:
         rel = {ast.Lt: sympy.Lt, ast.LtE: sympy.Le, ast.Gt: sympy.Gt, ast.GtE: sympy.Ge, ast.Eq: sympy.Eq, ast.NotEq: sympy.Ne}
@@ -245,7 +246,9 @@ class FormulaParser(BuiltinCalls):
             parts.append(self._compare(node, fn, left_node, right_node))
             left_node = right_node
         shape = self.combine(node, *parts)
-        return Term("bool", shape, sympy.And(*(p.expr for p in parts)) if len(parts) > 1 else parts[0].expr)
+        if len(parts) == 1:
+            return parts[0]
+        return Term("bool", shape, sympy.And(*(p.expr for p in parts)), undefined=combine(*(p.undefined for p in parts)))
 
     def _compare(self, node: ast.AST, fn: Any, left_node: ast.AST, right_node: ast.AST) -> Term:
         text_side = [isinstance(n, ast.Constant) and isinstance(n.value, str) for n in (left_node, right_node)]
@@ -276,7 +279,8 @@ class FormulaParser(BuiltinCalls):
                 raise self.fail(node, str(exc)) from None
         shape = self.combine(node, left, right)
         value = fn(left.expr, right.expr)
-        return Term("bool", shape, value)
+        loose = [t.expr for t in (left, right) if t.may_be_undefined()]
+        return Term("bool", shape, value, undefined=undefined(*loose) if loose else None)
 
     # ---------- references and calls
 

@@ -31,6 +31,12 @@ class Term:
     as_unit: str | None = None  # ref: what the target row's `coin` reads as here
     optional: bool = False  # ref: may point nowhere
     identities: dict[str, Any] | None = None  # enum: per value, unit symbols that coincide
+    undefined: Any = None  # bool: 0 or NaN where the condition is undefined (language/undefined.py); None: never
+
+    def may_be_undefined(self) -> bool:
+        """A number that could be NaN: anything but a constant, an input, a grid column or a quantity (the
+        quantities are checked for NaN themselves), i.e. a compound value or a temporary."""
+        return self.kind == "number" and not (getattr(self.expr, "is_Number", False) or (self.var is not None and not self.var.startswith("_")))
 
 
 class Refused(Exception):

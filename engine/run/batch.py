@@ -1,22 +1,27 @@
 """Columnar batches: many accounts as one array per input, rows of every
-axis sorted by account, with the index arrays (references, groups, table
-keys) built once by vectorised joins. The numpy kernel runs over blocks of
-accounts so that its temporaries stay in cache.
+axis in account order, with every index built by the one index builder
+(indexes.py). The numpy kernel runs over blocks of accounts so that its
+temporaries stay in cache.
 
 Two ways in: `Batch.from_snapshots` (validated Snapshot objects) and
-`Batch.from_columns` (numpy arrays, for programs with millions of accounts;
-see README, 'Batch evaluation')."""
+`Batch.from_columns` (arrays, for programs with millions of accounts; see
+README, 'Batch evaluation'). Text columns (keys, references, text inputs,
+choices) may be arrays of str, or `(values, codes)` pairs: a list of
+distinct strings and an integer array indexing it, which avoids sorting
+millions of strings."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from ..errors import SnapshotError
-from ..ir.plan import ACCOUNT, Plan
+from ..errors import SnapshotError, UsageError
+from ..ir.plan import InputCol, Plan
+from ..language.shape import ACCOUNT
+from .indexes import INDEX, Categorical, Indexes, build_indexes
 from .snapshot import Snapshot
 
 BLOCK_ACCOUNTS = 8192
@@ -25,77 +30,67 @@ BLOCK_ACCOUNTS = 8192
 @dataclass
 class Batch:
     n: int
-    counts: dict[str, int]
-    offsets: dict[str, np.ndarray]  # per axis: first row of each account, length n + 1
-    columns: dict[str, np.ndarray]
-    index: dict[str, np.ndarray]
-    keys: dict[str, np.ndarray] = field(default_factory=dict)  # row keys (from snapshots)
-    key_codes: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)  # row keys as (categories, codes)
+    columns: dict[str, np.ndarray]  # input variable -> one value per row of its axis
+    indexes: Indexes
     labels: list[str] | None = None  # how to name account i in errors
 
+    @property
+    def counts(self) -> dict[str, int]:
+        return self.indexes.counts
+
+    @property
+    def offsets(self) -> dict[str, np.ndarray]:
+        return self.indexes.offsets
+
+    @property
+    def index(self) -> dict[str, np.ndarray]:
+        return self.indexes.index
+
     @classmethod
-    def from_snapshots(cls, plan: Plan, snaps: list[Snapshot]) -> "Batch":
-        """Stack validated snapshots (their indexes are already resolved)."""
-        raw: dict[str, dict[str, list[Any]]] = {}
-        accounts: dict[str, list[int]] = {}
-        for a, snap in enumerate(snaps):
-            for axis, rows in snap.rows.items():
-                accounts.setdefault(axis, []).extend([a] * len(rows))
-                cols = raw.setdefault(axis, {})
-                for inp in plan.inputs:
-                    if inp.axis == axis:
-                        cols.setdefault(inp.field, []).extend(r[inp.field] for r in rows)
-            for inp in plan.inputs:
-                if inp.axis == ACCOUNT:
-                    raw.setdefault(ACCOUNT, {}).setdefault(inp.field, []).append(snap.account[inp.field])
-        b = cls(len(snaps), {ACCOUNT: len(snaps)}, {}, {}, {}, labels=[s.source or f"snapshot[{i}]" for i, s in enumerate(snaps)])
-        b.offsets[ACCOUNT] = np.arange(len(snaps) + 1)
-        for axis in plan.row_axes:
-            counts = [s.counts.get(axis, 0) for s in snaps]
-            b.offsets[axis] = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
-            b.counts[axis] = int(b.offsets[axis][-1])
-            b.keys[axis] = np.array([k for s in snaps for k in s.keys.get(axis, [])], dtype=object)
-            b.index.setdefault(f"_acct_{axis}", np.repeat(np.arange(len(snaps)), counts))
-        for inp in plan.inputs:
-            values = raw.get(inp.axis, {}).get(inp.field, [])
-            b.columns[inp.var.name] = _column(inp.codes, inp.var.kind, values)
-        for iv in plan.indexes.values():
-            if iv.how == "account":
-                continue
-            if iv.how == "table_key":
-                b.index[iv.name] = np.array([j for s in snaps for j in s.index[iv.name]], dtype=np.intp)
-            else:  # -1 (an optional reference with no target) stays -1
-                b.index[iv.name] = np.array(
-                    [b.offsets[iv.target][a] + j if j >= 0 else -1 for a, s in enumerate(snaps) for j in s.index[iv.name]], dtype=np.intp
-                )
-        return b
+    def from_snapshots(cls, plan: Plan, snaps: list[Snapshot], labelled: bool = True) -> "Batch":
+        """Stack validated snapshots; their indexes are built again over the whole batch, by the same builder.
+        Unlabelled, errors name rows without saying which snapshot (for one snapshot evaluated alone)."""
+        labels = [s.source or f"snapshot[{i}]" for i, s in enumerate(snaps)]
+        rows = {a: [r for s in snaps for r in s.rows.get(a, [])] for a, ax in plan.row_axes.items() if ax.collection}
+        rows[ACCOUNT] = [s.account for s in snaps]
+        accounts = {a: np.repeat(np.arange(len(snaps), dtype=INDEX), [len(s.rows.get(a, [])) for s in snaps]) for a in rows if a != ACCOUNT}
+        collection = {a.name: a.collection for a in plan.row_axes.values()}
+
+        def where(axis: str, row: int, field: str) -> str:
+            if axis == ACCOUNT:
+                return f"{labels[row]}: account.{field}"
+            a = int(np.searchsorted(indexes_offsets(axis), row, side="right") - 1)
+            local = row - int(indexes_offsets(axis)[a])
+            return f"{labels[a]}: {collection[axis]}[{local}].{field}"
+
+        def indexes_offsets(axis: str) -> np.ndarray:
+            return np.searchsorted(accounts[axis], np.arange(len(snaps) + 1))
+
+        indexes = build_indexes(plan, len(snaps), accounts, lambda axis, field: Categorical.of([r.get(field) for r in rows[axis]]), where)
+        columns = {inp.var.name: _from_values(inp, [r[inp.field] for r in rows[inp.axis]]) for inp in plan.inputs}
+        return cls(len(snaps), columns, indexes, labels if labelled else None)
 
     @classmethod
     def from_columns(cls, plan: Plan, n: int, account: dict[str, Any] | None = None, **collections: dict[str, Any]) -> "Batch":
-        """Build from arrays. Each collection (e.g. positions=...) maps field names to arrays and
-        has an `account` array (account number of each row, sorted ascending). A reference may be
-        given as text keys or as the row number within the account; a choice as its text or code."""
-        from .columns import assemble  # the vectorised validation and joins
-
-        return assemble(cls, plan, n, account or {}, collections)
+        """Build from arrays. Each collection (e.g. positions=...) maps field names to arrays and has an
+        `account` array (account number of each row, ascending). A reference may be given as text keys or as
+        the row number within the account; a choice as its text or its code."""
+        return _assemble(cls, plan, n, account or {}, collections)
 
     def describe(self, axis: str, row: int) -> str:
         """`<account label> <axis> <key>` for error messages."""
+        def who(a: int) -> str:
+            return self.labels[a] if self.labels else (f"account {a}" if self.n > 1 else "")
+
         if axis == ACCOUNT:
-            return self.labels[row] if self.labels else f"account {row}"
+            return who(row)
         a = int(np.searchsorted(self.offsets[axis], row, side="right") - 1)
-        who = self.labels[a] if self.labels else f"account {a}"
-        if axis in self.keys and len(self.keys[axis]) > row:
-            key = self.keys[axis][row]
-        elif axis in self.key_codes:
-            cats, codes = self.key_codes[axis]
-            key = cats[codes[row]]
-        else:
-            key = row
-        return f"{who}, {axis} {key}"
+        return ", ".join(p for p in (who(a), f"{axis} {self.indexes.keys[axis].text(row)!r}") if p)
 
     def blocks(self, plan: Plan, size: int = BLOCK_ACCOUNTS) -> Iterator[tuple[dict[str, np.ndarray], dict[str, int], dict[str, slice]]]:
         """(columns, row counts, row slices) for each block of `size` accounts, indexes made block-local."""
+        if size < 1:
+            raise UsageError(f"block must be a positive number of accounts, not {size}")
         axis_of = {i.var.name: i.axis for i in plan.inputs}
         for a0 in range(0, self.n, size):
             a1 = min(a0 + size, self.n)
@@ -108,14 +103,150 @@ class Batch:
             yield c, {ax: s.stop - s.start for ax, s in sl.items()}, sl
 
 
-def _column(codes: tuple[str, ...], kind: str, values: list[Any]) -> np.ndarray:
-    if codes:
-        lookup = {c: i for i, c in enumerate(codes)}
+def _from_values(inp: InputCol, values: list[Any]) -> np.ndarray:
+    """A column from validated snapshot values."""
+    if inp.codes:
+        lookup = {c: i for i, c in enumerate(inp.codes)}
         return np.array([lookup[v] for v in values], dtype=np.int8)
-    if kind == "bool":
-        return np.array(values, dtype=bool)
-    return np.array(values, dtype=np.float64)
+    return np.array(values, dtype=bool if inp.var.kind == "bool" else np.float64)
 
 
-def bad(problems: list[tuple[str, str]]) -> SnapshotError:
-    return SnapshotError(problems[:25], "batch")
+# ---------- arrays in: validation, then the one index builder
+
+
+def _fail(where: str, message: str) -> SnapshotError:
+    return SnapshotError([(where, message)], "batch")
+
+
+def categorical(values: Any, rows: int, where: str) -> Categorical:
+    """A Categorical from an array of strings or a (values, codes) pair, one per row."""
+    if isinstance(values, tuple) and len(values) == 2:
+        cats, codes = np.asarray(values[0], dtype=object), np.asarray(values[1])
+        if codes.dtype.kind not in "iu":
+            raise _fail(where, "codes must be integers")
+        codes = codes.astype(INDEX)
+        if not all(isinstance(c, str) for c in cats) or len(set(cats)) != len(cats):
+            raise _fail(where, "values must be distinct strings (a repeated value would hide duplicate keys)")
+        if codes.size and (codes.min() < 0 or codes.max() >= len(cats)):
+            raise _fail(where, f"codes must index the {len(cats)} values")
+    else:
+        arr = np.asarray(values, dtype=object)
+        if arr.ndim != 1 or not all(isinstance(v, str) for v in arr):
+            raise _fail(where, "expected a one-dimensional array of strings")
+        cats, codes = np.unique(arr.astype(str), return_inverse=True)
+        cats, codes = cats.astype(object), codes.astype(INDEX)
+    if codes.shape != (rows,):
+        raise _fail(where, f"expected {rows} values, got {codes.shape[0] if codes.ndim else 0}")
+    return Categorical(cats, codes)
+
+
+def _number(inp: InputCol, values: Any, rows: int, where: str) -> np.ndarray:
+    col = np.asarray(values)
+    if col.dtype.kind not in "iuf" or col.shape != (rows,):
+        raise _fail(where, f"expected {rows} numbers, got an array of {col.dtype} with shape {col.shape}")
+    col = col.astype(np.float64)
+    bad = ~np.isfinite(col)
+    if inp.minimum is not None:
+        bad |= col < inp.minimum
+    if inp.maximum is not None:
+        bad |= col > inp.maximum
+    if inp.exclusive_minimum is not None:
+        bad |= col <= inp.exclusive_minimum
+    if bad.any():
+        i = int(np.argmax(bad))
+        limits = {k: v for k, v in (("minimum", inp.minimum), ("maximum", inp.maximum), ("exclusive_minimum", inp.exclusive_minimum)) if v is not None}
+        raise _fail(f"{where}[{i}]", f"{col[i]!r} is not finite or is outside the declared limits {limits}")
+    return col
+
+
+def _boolean(values: Any, rows: int, where: str) -> np.ndarray:
+    col = np.asarray(values)
+    if col.dtype != np.bool_ or col.shape != (rows,):
+        raise _fail(where, f"expected {rows} booleans (a numpy bool array), got an array of {col.dtype} with shape {col.shape}")
+    return col
+
+
+def _choice(inp: InputCol, values: Any, rows: int, where: str) -> np.ndarray:
+    if not isinstance(values, tuple) and np.asarray(values).dtype.kind in "iu":
+        arr = np.asarray(values)
+        if arr.shape != (rows,) or (arr.size and (arr.min() < 0 or arr.max() >= len(inp.codes))):
+            raise _fail(where, f"codes must be 0..{len(inp.codes) - 1} ({', '.join(inp.codes)}), one per row")
+        return arr.astype(np.int8)
+    cat = categorical(values, rows, where)
+    lookup = {c: i for i, c in enumerate(inp.codes)}
+    unknown = [c for c in cat.values if c not in lookup]
+    if unknown:
+        raise _fail(where, f"{unknown[0]!r} is not one of {', '.join(inp.codes)}")
+    return np.array([lookup[c] for c in cat.values], dtype=np.int8)[cat.codes] if cat.values.size else np.zeros(0, dtype=np.int8)
+
+
+def _assemble(cls: Any, plan: Plan, n: int, account: dict[str, Any], collections: dict[str, dict[str, Any]]) -> Batch:
+    by_collection = {a.collection: a for a in plan.row_axes.values() if a.collection}
+    unknown = set(collections) - set(by_collection)
+    if unknown:
+        raise _fail(sorted(unknown)[0], f"not a collection of this rule set (known: {', '.join(sorted(by_collection))})")
+    accounts: dict[str, np.ndarray] = {}
+    source: dict[str, dict[str, Any]] = {ACCOUNT: account}
+    for axis in by_collection.values():
+        cols = collections.get(axis.collection or "", {})
+        acct = np.asarray(cols.get("account", np.zeros(0, dtype=INDEX)))
+        if acct.ndim != 1 or acct.dtype.kind not in "iu" or (acct.size and (np.any(np.diff(acct) < 0) or acct[0] < 0 or acct[-1] >= n)):
+            raise _fail(f"{axis.collection}.account", f"expected integer account numbers in 0..{n - 1}, ascending")
+        known = {"account", axis.key} | {i.field for i in plan.inputs if i.axis == axis.name} | {
+            iv.field for iv in plan.indexes.values() if iv.axis == axis.name and iv.field}
+        extra = sorted(set(cols) - known)
+        if extra:
+            raise _fail(f"{axis.collection}.{extra[0]}", "unknown field (not an input of this rule set)")
+        accounts[axis.name] = acct.astype(INDEX)
+        source[axis.name] = cols
+    collection = {a.name: a.collection or a.name for a in plan.row_axes.values()}
+    rows = {a: len(v) for a, v in accounts.items()} | {ACCOUNT: n}
+    columns: dict[str, np.ndarray] = {}
+    for inp in plan.inputs:
+        where = f"{collection.get(inp.axis, ACCOUNT)}.{inp.field}"
+        values = source[inp.axis].get(inp.field)
+        count = rows[inp.axis]
+        if values is None:
+            if inp.default is None and count:
+                raise _fail(where, "required field is missing")
+            values = (list(inp.codes), np.full(count, inp.codes.index(str(inp.default)), dtype=INDEX)) if inp.codes else \
+                np.full(count, inp.default if inp.default is not None else 0, dtype=bool if inp.var.kind == "bool" else np.float64)
+        if inp.codes:
+            columns[inp.var.name] = _choice(inp, values, count, where)
+        elif inp.var.kind == "bool":
+            columns[inp.var.name] = _boolean(values, count, where)
+        else:
+            columns[inp.var.name] = _number(inp, values, count, where)
+    refs = {(iv.axis, iv.field) for iv in plan.indexes.values() if iv.how == "ref"}
+
+    def text(axis: str, field: str) -> Categorical:
+        values = source[axis].get(field)
+        where = f"{collection.get(axis, ACCOUNT)}.{field}"
+        if values is None:
+            if rows[axis] == 0:
+                return Categorical(np.zeros(0, dtype=object), np.zeros(0, dtype=INDEX))
+            raise _fail(where, "required field is missing")
+        if (axis, field) in refs and not isinstance(values, tuple) and np.asarray(values).dtype.kind in "iu":
+            return _local_rows(values, axis, field)
+        return categorical(values, rows[axis], where)
+
+    ref_targets = {(iv.axis, iv.field): iv.target for iv in plan.indexes.values() if iv.how == "ref"}
+
+    def _local_rows(values: Any, axis: str, field: str) -> Categorical:
+        """A reference given as row numbers within the account: the keys of those target rows."""
+        target = ref_targets[(axis, field)]
+        local = np.asarray(values, dtype=INDEX)
+        acct = np.arange(n, dtype=INDEX) if axis == ACCOUNT else accounts[axis]
+        offsets = np.searchsorted(accounts[target], np.arange(n + 1))
+        start, count = offsets[acct], offsets[acct + 1] - offsets[acct]
+        where = f"{collection.get(axis, ACCOUNT)}.{field}"
+        if local.shape != (rows[axis],) or (local.size and (local.min() < 0 or np.any(local >= count))):
+            raise _fail(where, "row numbers must be within the account's rows of the target axis")
+        keys = text(target, plan.row_axes[target].key or "")
+        return Categorical(keys.values, keys.codes[start + local])
+
+    def where(axis: str, row: int, field: str) -> str:
+        return f"{collection.get(axis, ACCOUNT)}.{field}[{row}]" if axis in accounts or axis == ACCOUNT else f"{axis} row {row}"
+
+    indexes = build_indexes(plan, n, accounts, text, where)
+    return cls(n, columns, indexes)

@@ -1,12 +1,15 @@
 """Run a compiled kernel on one snapshot or on a batch, check that every value
 is defined, and read the risk states off the thresholds.
 
-Arithmetic semantics (README, 'Numbers'): IEEE-754 doubles. x/0 is +inf or
--inf by the sign of x; a value that is NaN anywhere (0/0, inf-inf, sqrt of a
-negative number) is an EvaluationError naming the quantity and the row, never
-a result. The plain-Python kernel raises on such arithmetic, and the
-snapshot is then evaluated by the numpy kernel, so the values are the same
-whichever kernel ran."""
+What values mean is stated once in backends/semantics.py. One snapshot runs
+on the plain-Python kernel; where that kernel meets an IEEE special case it
+does not compute with floats the way numpy does (a division by zero, an
+overflow, a math domain error, an undefined value), it stops, and the numpy
+kernel computes the snapshot: so the values are the same whichever kernel
+ran, and the result records which one did and why. Any other exception is a
+bug and is raised as one. An undefined value in any output (or a threshold
+whose condition is undefined) is an EvaluationError naming the quantity,
+the row and the formula's place in its rule file."""
 
 from __future__ import annotations
 
@@ -15,13 +18,13 @@ from typing import Any
 
 import numpy as np
 
-from .batch import BLOCK_ACCOUNTS, Batch
+from ..backends.semantics import Undefined
 from ..errors import EvaluationError
+from ..ir.plan import NORMAL, Plan
+from ..language.shape import ACCOUNT
+from .batch import BLOCK_ACCOUNTS, Batch
 from .kernel import Kernel
-from ..ir.plan import ACCOUNT, NORMAL, Plan
 from .snapshot import Snapshot
-
-FALLBACK = (ZeroDivisionError, OverflowError, ValueError, TypeError)
 
 
 @dataclass
@@ -31,7 +34,21 @@ class Evaluation:
     values: dict[str, Any]
     states: dict[str, list[str]]  # axis -> state per row ("account" has one row)
     triggered: dict[str, list[list[str]]]  # axis -> threshold names triggered per row
-    backend: str
+    backend: str  # "python" or "numpy"
+    fallback: str | None = None  # why the numpy kernel computed a single snapshot
+
+
+def ieee_reason(exc: BaseException) -> str | None:
+    """Why the plain-Python kernel stopped, if it is one of the documented IEEE special cases; None for a bug."""
+    if isinstance(exc, ZeroDivisionError):
+        return "division by zero"
+    if isinstance(exc, OverflowError):
+        return "overflow"
+    if isinstance(exc, Undefined):
+        return "undefined value"
+    if type(exc) is ValueError and exc.args == ("math domain error",):
+        return "math domain error"
+    return None
 
 
 def _rows(value: Any, axis: str) -> list[Any]:
@@ -62,8 +79,8 @@ def _from_arrays(plan: Plan, arrays: dict[str, np.ndarray]) -> dict[str, Any]:
 
 
 def _has_nan(plan: Plan, values: dict[str, Any]) -> bool:
-    """Fast screen: a sum is NaN when any term is (or when inf and -inf meet; _undefined decides)."""
-    for name, has_rows, has_grid in plan.number_outputs:
+    """Fast screen: a sum is NaN when any term is (or when inf and -inf meet; numpy's check decides)."""
+    for name, _, has_rows, has_grid in plan.checked:
         v = values[name]
         if has_grid:
             total = sum(map(sum, v)) if has_rows else sum(v)
@@ -74,67 +91,52 @@ def _has_nan(plan: Plan, values: dict[str, Any]) -> bool:
     return False
 
 
-def _undefined(plan: Plan, values: dict[str, Any], keys: dict[str, list[str]]) -> None:
-    """Raise EvaluationError naming the first quantity and row that is NaN."""
-    for name, var in plan.outputs.items():
-        if var.kind == "bool":
-            continue
-        rows = _rows(values[name], var.shape.rows or ACCOUNT)
-        for i, v in enumerate(rows):
-            cells = v if isinstance(v, list) else [v]
-            if any(c != c for c in cells):
-                where = "" if var.shape.rows in (None, ACCOUNT) else f" for {var.shape.rows} {keys[var.shape.rows][i]!r}"
-                raise EvaluationError(f"{name} has no defined value{where} (0/0, inf - inf or a similar undefined operation); see README, 'Numbers'")
+def undefined_error(plan: Plan, name: str, where: str) -> EvaluationError:
+    """The error for an undefined value of output `name` (`where`: which account and row, or empty)."""
+    at = f"; the formula is at {plan.locations[name]}" if name in plan.locations else ""
+    what = "the condition of " if name in plan.thresholds else ""
+    return EvaluationError(f"{what}{name} has no defined value{' for ' + where if where else ''} "
+                           f"(0/0, inf - inf or a similar undefined operation){at}; see README, 'Numbers'")
 
 
 def evaluate_snapshot(kernel: Kernel, snap: Snapshot, force_numpy: bool = False) -> Evaluation:
     plan = kernel.plan
     values = None
+    fallback = "asked for" if force_numpy else None
     if not force_numpy:
         try:
-            values = kernel.single(snap.account, snap.rows, snap.index, snap.counts, kernel.row_tables)
-            backend = "python"
-        except FALLBACK:
-            values = None
-    if values is None or _has_nan(plan, values):  # numpy's IEEE semantics define the result (or the error)
-        values = _from_arrays(plan, evaluate_batch(kernel, Batch.from_snapshots(plan, [snap]), check=False))
-        backend = "numpy"
-        if _has_nan(plan, values):
-            _undefined(plan, values, snap.keys)
+            values = kernel.single(snap.account, snap.rows, snap.index, snap.counts, plan.tables)
+        except (ArithmeticError, ValueError) as exc:
+            fallback = ieee_reason(exc)
+            if fallback is None:
+                raise
+        if values is not None and _has_nan(plan, values):
+            values, fallback = None, "undefined value"
+    if values is None:  # numpy's IEEE semantics define the result, or find the undefined value and say where
+        values = _from_arrays(plan, evaluate_batch(kernel, Batch.from_snapshots(plan, [snap], labelled=False)))
     states, triggered = read_states(plan, values, snap.counts)
-    return Evaluation(values, states, triggered, backend)
+    return Evaluation(values, states, triggered, "python" if fallback is None else "numpy", fallback)
 
 
-def evaluate_batch(kernel: Kernel, batch: Batch, block: int = BLOCK_ACCOUNTS, check: bool = True) -> dict[str, np.ndarray]:
+def evaluate_batch(kernel: Kernel, batch: Batch, block: int = BLOCK_ACCOUNTS) -> dict[str, np.ndarray]:
     """Every output as one array over the batch's rows (account outputs: one entry per account)."""
     plan = kernel.plan
     out: dict[str, np.ndarray] = {}
-    for name, var in plan.outputs.items():
+    for name in plan.returned:
+        var = plan.vars[name]
         rows = batch.counts[var.shape.rows or ACCOUNT]
         shape = (rows, plan.grid_size(var.shape.grid)) if var.shape.grid else (rows,)
         out[name] = np.empty(shape, dtype=bool if var.kind == "bool" else np.float64)
     with np.errstate(all="ignore"):
         for c, n, sl in batch.blocks(plan, block):
             got = kernel.batch(c, n, kernel.numpy_tables)
-            for name, var in plan.outputs.items():
-                rows = sl[var.shape.rows or ACCOUNT]
-                out[name][rows] = got[name]
-                if check and var.kind != "bool":  # checked per block, while the block is in cache
-                    bad = np.isnan(out[name][rows])
-                    if bad.any():
-                        row = rows.start + int(np.argwhere(bad)[0][0])
-                        raise EvaluationError(f"{name} has no defined value for {batch.describe(var.shape.rows or ACCOUNT, row)} "
-                                              "(0/0, inf - inf or similar); see README, 'Numbers'")
-    return out
-
-
-def batch_states(plan: Plan, outputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-    """Per axis, the state of each row as an index into plan.state_names."""
-    names = plan.state_names
-    states: dict[str, np.ndarray] = {}
-    for code, name in enumerate(names[1:], start=1):
-        axis = plan.thresholds[name][0]
-        hit = outputs[name]
-        current = states.setdefault(axis, np.zeros(hit.shape[0], dtype=np.int8))
-        current[hit] = code
-    return states
+            for name in plan.returned:
+                out[name][sl[plan.vars[name].shape.rows or ACCOUNT]] = got[name]
+            for name, shown, _, _ in plan.checked:  # checked per block, while the block is in cache
+                axis = plan.vars[name].shape.rows or ACCOUNT
+                rows = sl[axis]
+                bad = np.isnan(out[name][rows])
+                if bad.any():
+                    row = rows.start + int(np.argwhere(bad)[0][0])
+                    raise undefined_error(plan, shown, batch.describe(axis, row))
+    return {name: out[name] for name in plan.outputs}

@@ -32,7 +32,6 @@ class Kernel:
     batch: Callable[..., dict[str, Any]]
     single: Callable[..., dict[str, Any]]
     numpy_tables: dict[str, runtime.NumpyTable]
-    row_tables: dict[str, runtime.RowTable]
     path: Path
     cached: bool
 
@@ -53,7 +52,7 @@ def module_source(plan: Plan, rs: RuleSet) -> str:
         "import math",
         "import numpy",
         "import scipy.special" if needs_scipy else "",
-        "from marginspec.backends import runtime",
+        "from marginspec.backends import runtime, semantics",
         "",
         f"PLAN_JSON = {runtime_json(plan)!r}",
         "",
@@ -96,7 +95,6 @@ def load_kernel(rs: RuleSet, plan: Plan | None = None) -> Kernel:
         batch=module.batch_kernel,
         single=module.single_kernel,
         numpy_tables={n: runtime.numpy_table(t) for n, t in runtime_plan.tables.items()},
-        row_tables={n: runtime.row_table(t) for n, t in runtime_plan.tables.items()},
         path=path,
         cached=cached,
     )

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
+import numpy as np
 from pydantic import ConfigDict, Field, TypeAdapter, ValidationError
 from typing_extensions import NotRequired, Required, TypedDict
 
@@ -24,6 +25,7 @@ from ..errors import RuleFileError, SnapshotError
 from ..ir.plan import ACCOUNT, Plan
 from ..source.ruleset import RuleSet
 from ..source.datafile import JsonProblem, read_data
+from .indexes import INDEX, Categorical, Indexes, build_indexes
 
 MAX_SNAPSHOT_BYTES = 200_000_000
 MAX_REPORTED = 25
@@ -167,60 +169,26 @@ def _message(err: Any) -> str:
 
 
 def prepare_indexes(plan: Plan, snap: Snapshot) -> None:
-    """Row counts, row keys, group rows, and the index lists refs/groups/table keys need."""
-    problems: list[tuple[str, str]] = []
+    """Row counts, row keys and index lists of one snapshot, by the one index builder (indexes.py)."""
     collection = {a.name: a.collection for a in plan.row_axes.values()}
-    for axis in plan.row_axes.values():
-        if axis.collection:
-            keys = [r[axis.key] for r in snap.rows[axis.name]]
-            if len(set(keys)) != len(keys):
-                first: dict[str, int] = {}
-                for i, k in enumerate(keys):
-                    if k in first:
-                        problems.append((f"{axis.collection}[{i}].{axis.key}", f"duplicate {axis.key} {k!r} (also at {axis.collection}[{first[k]}])"))
-                    first.setdefault(k, i)
-            snap.keys[axis.name] = keys
-            snap.counts[axis.name] = len(keys)
-    for iv in plan.indexes.values():
-        if iv.how == "group":
-            values = [r[iv.field] for r in snap.rows[iv.axis]]
-            order = list(dict.fromkeys(values))
-            pos = {v: i for i, v in enumerate(order)}
-            snap.index[iv.name] = [pos[v] for v in values]
-            snap.keys[iv.target] = order
-            snap.counts[iv.target] = len(order)
-    for iv in plan.indexes.values():
-        if iv.how == "account":
-            snap.index[iv.name] = [0] * snap.counts[iv.axis]
-        elif iv.how == "ref":
-            lookup = {k: i for i, k in enumerate(snap.keys[iv.target])}
-            rows = [snap.account] if iv.axis == ACCOUNT else snap.rows[iv.axis]
-            out = [lookup.get(r[iv.field], -1) for r in rows]
-            if -1 in out and not iv.allow_missing:
-                known = ", ".join(snap.keys[iv.target][:10]) or "none"
-                problems += [(f"account.{iv.field}" if iv.axis == ACCOUNT else f"{collection[iv.axis]}[{i}].{iv.field}",
-                              f"{rows[i][iv.field]!r} is not in {collection[iv.target]} (known: {known})")
-                             for i, j in enumerate(out) if j < 0]
-            snap.index[iv.name] = out
-        elif iv.how == "table_key":
-            table = plan.tables[iv.table or ""]
-            pos = table.position
-            star = pos.get("*", -1)
-            if iv.axis == ACCOUNT:
-                texts = [snap.account.get(iv.field or "")]
-            elif collection.get(iv.axis):
-                texts = [r[iv.field] for r in snap.rows[iv.axis]]
-            else:  # a grouping axis: its rows' keys are the grouped text
-                texts = snap.keys[iv.axis]
-            out = [pos.get(k, star) for k in texts]
-            if -1 in out and not iv.allow_missing:
-                for i, j in enumerate(out):
-                    if j < 0:
-                        where = f"{collection[iv.axis]}[{i}].{iv.field}" if collection.get(iv.axis) else f"{iv.axis} {texts[i]!r}"
-                        problems.append((where, f"table {iv.table!r} has no tiers for {texts[i]!r} (it has: {', '.join(table.keys[:12])})"))
-            snap.index[iv.name] = out
-    if problems:
-        raise SnapshotError(problems[:MAX_REPORTED], snap.source)
+    rows: dict[str, list[dict[str, Any]]] = {ACCOUNT: [snap.account], **snap.rows}
+
+    def where(axis: str, row: int, field: str) -> str:
+        if axis == ACCOUNT:
+            return f"account.{field}"
+        if collection.get(axis):
+            return f"{collection[axis]}[{row}].{field}"
+        return f"{axis} {built.keys[axis].text(row)!r}"
+
+    built = Indexes(1)  # so that `where` can name a grouping axis' row once it exists
+    try:
+        built = build_indexes(plan, 1, {a: np.zeros(len(r), dtype=INDEX) for a, r in snap.rows.items()},
+                              lambda axis, field: Categorical.of([r.get(field) for r in rows[axis]]), where)
+    except SnapshotError as exc:
+        raise SnapshotError(exc.problems, snap.source) from None
+    snap.counts = dict(built.counts)
+    snap.keys = {a: [str(c.values[k]) for k in c.codes.tolist()] for a, c in built.keys.items()}
+    snap.index = {name: ix.tolist() for name, ix in built.index.items()}
 
 
 def read_snapshot_file(source: str | Path) -> Any:

@@ -24,7 +24,7 @@ import sympy
 
 from ..api import Rules
 from ..ir.compiler import compile_plan
-from ..ir.lowering import exact as exact_number
+from ..language.numbers import rational_of
 from ..errors import EvaluationError, SnapshotError, UsageError
 from ..run.evaluate import evaluate_snapshot
 from ..backends.exact import evaluate_exact
@@ -48,7 +48,7 @@ class Solution:
     value: float
     vary: str
     root: float | None
-    exact: str | None  # the root as sympy wrote it, when the symbolic step worked
+    closed_form: str | None  # the root as sympy wrote it, when the symbolic step worked
     method: str  # symbolic | numeric | none
     base: float
     note: str = ""
@@ -110,7 +110,7 @@ def expressions(rules: Rules, data: dict[str, Any], cells: list[Cell], targets: 
     snap = rules.snapshot(data)
     symbols = {}
     for i, c in enumerate(cells):
-        symbols[(c.name, c.row)] = s if i == 0 else exact_number(c.base) * s / exact_number(cells[0].base)
+        symbols[(c.name, c.row)] = s if i == 0 else rational_of(c.base) * s / rational_of(cells[0].base)
     values = evaluate_exact(compile_plan(rules.ruleset), snap, symbols, at={s: sympy.Float(point, 30)})
     out = []
     for name, key in targets:
@@ -133,7 +133,7 @@ def _solve_exactly(expr: sympy.Expr, s: sympy.Symbol, target: float, near: float
     old = signal.signal(signal.SIGALRM, alarm)
     signal.alarm(SOLVE_SECONDS)
     try:
-        roots = sympy.solve(sympy.Eq(expr, exact_number(target)), s)
+        roots = sympy.solve(sympy.Eq(expr, rational_of(target)), s)
     except (_Timeout, NotImplementedError, TypeError, ValueError):
         return None
     finally:
@@ -194,11 +194,11 @@ def solve(rules: Rules, data: dict[str, Any], target: str, value: float, specs: 
             hi = mid
     root = (lo + hi) / 2
     (expr,), s = expressions(rules, data, cells, [(name, key)], root)
-    exact = _solve_exactly(expr, s, value, root)
-    if exact is not None:
-        x = float(sympy.re(sympy.N(exact, 30)))
+    closed = _solve_exactly(expr, s, value, root)
+    if closed is not None:
+        x = float(sympy.re(sympy.N(closed, 30)))
         if math.isclose(x, root, rel_tol=1e-6, abs_tol=1e-12):
-            return Solution(target, value, label, x, str(exact), "symbolic", cells[0].base)
+            return Solution(target, value, label, x, str(closed), "symbolic", cells[0].base)
     return Solution(target, value, label, root, None, "numeric", cells[0].base, "no closed form: the root is numeric (bisection on the compiled kernel)")
 
 
@@ -209,5 +209,5 @@ def sensitivity(rules: Rules, data: dict[str, Any], names: list[str], specs: lis
     exprs, s = expressions(rules, data, cells, targets, cells[0].base)
     out = {}
     for target, expr in zip(names, exprs):
-        out[target] = float(sympy.N(sympy.diff(expr, s).xreplace({s: exact_number(cells[0].base)}), 30))
+        out[target] = float(sympy.N(sympy.diff(expr, s).xreplace({s: rational_of(cells[0].base)}), 30))
     return out

@@ -1,0 +1,164 @@
+"""The one index builder: row counts, row keys and every index a plan needs
+(the account of each row, references resolved to target rows, grouping axes
+and their members, table keys), for one snapshot, a list of snapshots or
+columnar arrays alike.
+
+Input is columnar: per row axis, the account of each row (ascending) and its
+text fields as categoricals (distinct strings and integer codes, so that
+millions of rows are joined as integers, not strings). One row order for
+every constructor: rows of a collection in the order given, accounts in
+order; rows of a grouping axis ordered by account, then by key text.
+
+Problems (a duplicate row key within an account, a reference to no row, a
+key no table lists) are collected and raised as one SnapshotError, each
+located by the caller's `where(axis, row, field)`."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from ..errors import SnapshotError
+from ..ir.plan import IndexVar, Plan
+from ..language.shape import ACCOUNT
+
+MAX_REPORTED = 25
+INDEX = np.int64  # row numbers; int64 so that concatenated batches of any size index safely
+
+
+@dataclass(frozen=True)
+class Categorical:
+    """Text as distinct values and one integer code per row (codes index `values`)."""
+
+    values: np.ndarray  # object array of str, each distinct
+    codes: np.ndarray  # int64
+
+    @classmethod
+    def of(cls, texts: list[Any]) -> "Categorical":
+        """From a list of strings, values in first-seen order (no sort: cheap for one snapshot)."""
+        seen: dict[Any, int] = {}
+        codes = [seen.setdefault(t, len(seen)) for t in texts]
+        values = np.empty(len(seen), dtype=object)
+        values[:] = list(seen)
+        return cls(values, np.array(codes, dtype=INDEX))
+
+    def text(self, row: int) -> str:
+        return str(self.values[self.codes[row]])
+
+    def rank(self) -> np.ndarray:
+        """Each value's position in sorted text order."""
+        order = np.argsort(self.values.astype(str), kind="stable")
+        rank = np.empty(len(order), dtype=INDEX)
+        rank[order] = np.arange(len(order), dtype=INDEX)
+        return rank
+
+
+@dataclass
+class Indexes:
+    """What the builder produces; the kernels read `counts` and `index`."""
+
+    n: int
+    counts: dict[str, int] = field(default_factory=dict)
+    offsets: dict[str, np.ndarray] = field(default_factory=dict)  # per axis: first row of each account, n + 1 entries
+    index: dict[str, np.ndarray] = field(default_factory=dict)
+    keys: dict[str, Categorical] = field(default_factory=dict)  # the row keys of every row axis, grouping axes included
+
+
+Where = Callable[[str, int, str], str]
+TextOf = Callable[[str, str], Categorical]
+
+
+def _offsets(acct: np.ndarray, n: int) -> np.ndarray:
+    return np.searchsorted(acct, np.arange(n + 1)).astype(INDEX)
+
+
+def build_indexes(plan: Plan, n: int, accounts: dict[str, np.ndarray], text: TextOf, where: Where) -> Indexes:
+    """Indexes of `n` accounts. `accounts[axis]` is the account of each row of each collection axis (ascending);
+    `text(axis, field)` gives a text field (the row key, a reference, a grouping or table key) as a Categorical,
+    on ACCOUNT one value per account."""
+    out = Indexes(n, {ACCOUNT: n}, {ACCOUNT: np.arange(n + 1, dtype=INDEX)})
+    problems: list[tuple[str, str]] = []
+    for axis in plan.row_axes.values():
+        if axis.collection:
+            acct = accounts[axis.name]
+            out.counts[axis.name] = len(acct)
+            out.offsets[axis.name] = _offsets(acct, n)
+            out.index[f"_acct_{axis.name}"] = acct
+            keys = out.keys[axis.name] = text(axis.name, axis.key or "")
+            _duplicates(axis.name, axis.key or "", acct, keys, where, problems)
+    for iv in plan.indexes.values():
+        if iv.how == "group":
+            _group(out, iv, text(iv.axis, iv.field or ""))
+    for iv in plan.indexes.values():
+        if iv.how == "ref":
+            shown = plan.row_axes[iv.target].collection or iv.target
+            out.index[iv.name] = _reference(out, iv, text(iv.axis, iv.field or ""), shown, where, problems)
+        elif iv.how == "table_key":
+            keys = out.keys[iv.axis] if plan.row_axes.get(iv.axis) and plan.row_axes[iv.axis].group_of else text(iv.axis, iv.field or "")
+            out.index[iv.name] = _table_key(plan, iv, keys, where, problems)
+    if problems:
+        raise SnapshotError(problems[:MAX_REPORTED], None)
+    return out
+
+
+def _duplicates(axis: str, key: str, acct: np.ndarray, keys: Categorical, where: Where, problems: list[tuple[str, str]]) -> None:
+    if len(acct) < 2:
+        return
+    composite = acct * max(len(keys.values), 1) + keys.codes
+    order = np.argsort(composite, kind="stable")
+    repeated = np.nonzero(np.diff(composite[order]) == 0)[0]
+    for i in repeated[:MAX_REPORTED]:
+        first, again = int(order[i]), int(order[i + 1])
+        problems.append((where(axis, again, key), f"duplicate {key} {keys.text(again)!r} (also at {where(axis, first, key)})"))
+
+
+def _group(out: Indexes, iv: IndexVar, by: Categorical) -> None:
+    """The rows of grouping axis iv.target: one per account and distinct value, ordered by account then text."""
+    acct = out.index[f"_acct_{iv.axis}"]
+    width = max(len(by.values), 1)
+    rank = by.rank()
+    groups, member = np.unique(acct * width + rank[by.codes], return_inverse=True)
+    by_rank = np.empty(len(rank), dtype=INDEX)
+    by_rank[rank] = np.arange(len(rank), dtype=INDEX)
+    out.index[iv.name] = member.astype(INDEX)
+    out.index[f"_acct_{iv.target}"] = (groups // width).astype(INDEX)
+    out.counts[iv.target] = len(groups)
+    out.offsets[iv.target] = _offsets(groups // width, out.n)
+    out.keys[iv.target] = Categorical(by.values, by_rank[groups % width])
+
+
+def _reference(out: Indexes, iv: IndexVar, refs: Categorical, shown: str, where: Where, problems: list[tuple[str, str]]) -> np.ndarray:
+    """The target row of each row's reference, within its own account; -1 where it points nowhere."""
+    target = out.keys[iv.target]
+    known = {v: i for i, v in enumerate(target.values)}
+    mapped = np.array([known.get(v, -1) for v in refs.values], dtype=INDEX)[refs.codes]
+    acct = np.arange(out.n, dtype=INDEX) if iv.axis == ACCOUNT else out.index[f"_acct_{iv.axis}"]
+    width = max(len(target.values), 1)
+    target_composite = out.index[f"_acct_{iv.target}"] * width + target.codes
+    order = np.argsort(target_composite, kind="stable")
+    wanted = acct * width + mapped
+    pos = np.minimum(np.searchsorted(target_composite[order], wanted), max(len(order) - 1, 0))
+    hit = order[pos] if len(order) else np.zeros(len(wanted), dtype=INDEX)
+    found = (mapped >= 0) & (target_composite[hit] == wanted) if len(order) else np.zeros(len(wanted), dtype=bool)
+    if not iv.allow_missing and not found.all():
+        for row in np.nonzero(~found)[0][:MAX_REPORTED]:
+            a = int(acct[row])
+            listed = target.values[target.codes[out.offsets[iv.target][a]:out.offsets[iv.target][a + 1]]]
+            known = ", ".join(map(str, listed[:10])) or "none"
+            problems.append((where(iv.axis, int(row), iv.field or ""), f"{refs.text(int(row))!r} is not in {shown} (known: {known})"))
+    return np.where(found, hit, -1).astype(INDEX)
+
+
+def _table_key(plan: Plan, iv: IndexVar, keys: Categorical, where: Where, problems: list[tuple[str, str]]) -> np.ndarray:
+    """The table row of each row's key: its own, else the table's "*" row, else -1 (read as default=) or an error."""
+    table = plan.tables[iv.table or ""]
+    star = table.position.get("*", -1)
+    mapped = np.array([table.position.get(v, star) for v in keys.values], dtype=INDEX)[keys.codes]
+    if not iv.allow_missing and (mapped < 0).any():
+        for row in np.nonzero(mapped < 0)[0][:MAX_REPORTED]:
+            problems.append((where(iv.axis, int(row), iv.field or ""),
+                             f"table {iv.table!r} has no tiers for {keys.text(int(row))!r} (it has: {', '.join(table.keys[:12])})"))
+    return mapped
