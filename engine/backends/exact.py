@@ -23,6 +23,7 @@ from ..ir.plan import ACCOUNT, Aggregate, Elementwise, Gather, Lookup, Plan, Sha
 
 Cell = tuple[str, int]  # (input name, row); row 0 on the account
 CHOICES = (sympy.Min, sympy.Max, sympy.Abs, sympy.core.relational.Relational)  # resolved at a point (substitute)
+LOGIC = (sympy.core.relational.Relational, sympy.And, sympy.Or, sympy.Not)
 DIGITS = 40
 MAX_WORKING_DIGITS = 2000
 
@@ -64,6 +65,8 @@ def substitute(expr: Any, values: dict[Any, Any], point: dict[sympy.Symbol, Any]
         pieces = []
         for branch, guard in expr.args:
             decided = substitute(guard, values, point)
+            if decided is sympy.nan:  # an undefined condition: the value is undefined (semantics.py)
+                return sympy.nan
             if decided is sympy.false:
                 continue
             pieces.append((substitute(branch, values, point), decided))
@@ -84,6 +87,8 @@ def substitute(expr: Any, values: dict[Any, Any], point: dict[sympy.Symbol, Any]
         return sympy.true if expr.func(*[sympy.Float(at_point(a, point), 30) for a in args]) else sympy.false
     if all(a is b for a, b in zip(args, expr.args)):
         return expr
+    if isinstance(expr, LOGIC + CHOICES) and any(a is sympy.nan for a in args):
+        return sympy.nan  # min/max/abs/a comparison of an undefined value, or and/or/not of one, is undefined
     return expr.func(*args)
 
 
@@ -163,6 +168,8 @@ class ExactEvaluator(StepVisitor[Any]):
         src_shape = self.plan.vars[src_name].shape
 
         def reduce(items: list[tuple[Any, Any]]) -> Any:
+            if any((x is sympy.nan and m is not sympy.false) or m is sympy.nan for x, m in items):
+                return sympy.nan  # an undefined member, or an undefined condition on any row
             if step.op == "count":
                 return sympy.Add(*[sympy.Piecewise((1, m), (0, True)) for _, m in items])
             if step.op == "sum":
@@ -246,7 +253,10 @@ class ExactEvaluator(StepVisitor[Any]):
             k = keys[i or 0] if keys else 0
             if k < 0:
                 return rational_of(step.default)
-            value = read(self.cell(step.arg, i, s), k)
+            x = self.cell(step.arg, i, s)
+            if x is sympy.nan:
+                return sympy.nan
+            value = read(x, k)
             return substitute(value, {}, self.at) if self.at else value  # its tier at the point
 
         return self.for_each(step.out.shape, at)

@@ -130,9 +130,13 @@ def first_extreme(op: str, values: np.ndarray, mask: np.ndarray | None) -> np.nd
     (max); -1 where no point is selected, -2 where a selected value is undefined."""
     fill = np.inf if op == "min" else -np.inf
     chosen = values if mask is None else np.where(mask, values, fill)
-    at = chosen.argmin(axis=1) if op == "min" else chosen.argmax(axis=1)  # ties: the first
+    at = chosen.argmin(axis=1) if op == "min" else chosen.argmax(axis=1)  # the first on ties...
+    best = np.take_along_axis(chosen, at[:, None], axis=1)[:, 0]
     undefined = np.isnan(chosen).any(axis=1)
     if mask is not None:
+        tied = np.nonzero(best == fill)[0]  # ...unless the extreme equals the fill: then an unselected point may come first
+        if tied.size:
+            at[tied] = np.argmax((chosen[tied] == fill) & mask[tied], axis=1)
         at = np.where(mask.any(axis=1), at, -1)
     return np.where(undefined, -2, at)
 

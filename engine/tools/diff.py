@@ -22,7 +22,7 @@ from ..api import Rules
 from .cases import Case, actual_value
 from ..ir.compiler import compile_plan
 from ..errors import MarginspecError
-from ..ir.plan import Aggregate, Elementwise, Gather, Lookup, Plan, Step
+from ..backends.canonical import Canonical
 from ..source.ruleset import RuleSet
 
 MAX_SIMPLIFY_OPS = 400
@@ -59,46 +59,6 @@ class Diff:
     def equivalent(self) -> bool:
         """True when nothing differs in meaning: every change is an equivalent rewrite of a formula."""
         return all(c.kind == "changed" and c.verdict == "equivalent" for c in self.changes) and not any(i.moved for i in self.impacts)
-
-
-class Canonical:
-    """Formulas of a plan with temporaries expanded into named functions of their arguments."""
-
-    def __init__(self, plan: Plan):
-        self.producer: dict[str, Step] = {s.out.name: s for s in plan.steps}
-        self.memo: dict[str, sympy.Basic] = {}
-
-    def symbol(self, name: str) -> sympy.Basic:
-        step = self.producer.get(name)
-        if step is None or not name.startswith("_"):
-            return sympy.Symbol(name)
-        return self.step(step)
-
-    def expand(self, expr: sympy.Basic) -> sympy.Basic:
-        return expr.xreplace({s: self.symbol(s.name) for s in expr.free_symbols if s.name.startswith("_")})
-
-    def step(self, step: Step) -> sympy.Basic:
-        name = step.out.name
-        if name in self.memo:
-            return self.memo[name]
-        if isinstance(step, Elementwise):
-            out = self.expand(step.expr)
-        elif isinstance(step, Gather):
-            out = sympy.Function(f"at_{step.index.lstrip('_')}")(self.symbol(step.source))
-        elif isinstance(step, Aggregate):
-            args = [self.symbol(n) if n else sympy.S.One for n in (step.source, step.mask, step.take)]
-            how = f"{step.op}_{(step.index or 'grid').lstrip('_')}" + (f"_default_{step.default}" if step.default is not None else "")
-            out = sympy.Function(how)(*args)
-        else:
-            assert isinstance(step, Lookup)
-            key = sympy.Symbol(step.key.lstrip("_")) if step.key else sympy.S.Zero
-            out = sympy.Function(f"{step.mode}_{step.table}_{step.column}")(self.symbol(step.arg), key)
-        self.memo[name] = out
-        return out
-
-    def quantity(self, name: str) -> sympy.Basic:
-        step = self.producer[name]
-        return self.expand(step.expr) if isinstance(step, Elementwise) else self.step(step)
 
 
 def _differs_somewhere(a: sympy.Basic, b: sympy.Basic, boolean: bool) -> bool:
