@@ -46,7 +46,7 @@ from typing import Any
 from .version import __version__
 
 CACHE_ENV = "MARGINSPEC_CACHE_DIR"
-MAX_ENTRY_BYTES = 256_000_000  # a cached document of a 2 MB rule file is ~10 MB; kernels are smaller
+MAX_ENTRY_BYTES = 256_000_000  # far above what a 2 MB rule file makes (a document entry is ~3x its YAML)
 _HEADER = re.compile(rb"# marginspec cache entry sha256=([0-9a-f]{64})\n")
 _ENTRY_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,200}")
 _NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
@@ -119,8 +119,12 @@ def _user(uid: int) -> str:
 @functools.cache
 def folder() -> Folder | None:
     """The cache folder, opened and checked; None (after one warning) when it cannot be trusted or made."""
-    path = configured_path()
     if not hasattr(os, "geteuid") or os.open not in os.supports_dir_fd:
+        return None
+    try:
+        path = configured_path()
+    except RuntimeError as exc:  # no home folder to put ~/.cache in
+        _warn("folder", f"no cache folder ({exc}); set {CACHE_ENV} to cache compiled rule sets")
         return None
     try:
         created = _make(path)

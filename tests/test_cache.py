@@ -183,6 +183,19 @@ def test_a_folder_others_can_write_is_refused_with_one_warning(fresh: Cache, tmp
     assert len(warned) == 1 and message in warned[0] and str(fresh.folder) in warned[0]
 
 
+def test_no_home_folder_means_no_cache_not_a_crash(fresh: Cache, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A container user with no passwd entry and no $HOME: Path.home() raises."""
+    def no_home() -> Path:
+        raise RuntimeError("Could not determine home directory.")
+
+    monkeypatch.delenv("MARGINSPEC_CACHE_DIR")
+    monkeypatch.delenv("XDG_CACHE_HOME", raising=False)
+    monkeypatch.setattr(Path, "home", no_home)
+    result, warned = evaluate()
+    assert result.value("margin_ratio") == pytest.approx(MARGIN_RATIO, rel=1e-12)
+    assert len(warned) == 1 and "MARGINSPEC_CACHE_DIR" in warned[0]
+
+
 def test_a_write_test_symlink_does_not_truncate_its_target(fresh: Cache, tmp_path: Path) -> None:
     victim = tmp_path / "precious.txt"
     victim.write_text("precious")
