@@ -9,8 +9,6 @@ import json
 import os
 import textwrap
 import tracemalloc
-from pathlib import Path
-from typing import Any, Callable
 
 import pytest
 import yaml
