@@ -267,12 +267,12 @@ def test_the_cli_on_a_full_disk_exits_0_not_4(tmp_path: Path) -> None:
 
 
 def test_a_read_only_cache_degrades_to_memory_and_leaves_no_temporary_folder(tmp_path: Path) -> None:
-    """A real read-only folder (mode 0500). Root writes anywhere, so as root the CLI runs in a user namespace
-    (unshare) as an ordinary user who owns the same files but has no privilege over them."""
+    """A real read-only folder (mode 0500). Root writes anywhere, so as root the CLI runs without the
+    capabilities that override file permissions (setpriv drops them from its bounding set)."""
     folder, tmp = tmp_path / "cache", tmp_path / "tmp"
     folder.mkdir(mode=0o500)
     tmp.mkdir(mode=0o700)
-    as_user = ["unshare", "--user", "--map-user=1000", "--map-group=1000"] if os.geteuid() == 0 else []
+    as_user = ["setpriv", "--bounding-set", "-dac_override,-dac_read_search,-fowner"] if os.geteuid() == 0 else []
     env = dict(os.environ, MARGINSPEC_CACHE_DIR=str(folder), TMPDIR=str(tmp))
     try:
         for _ in range(2):
