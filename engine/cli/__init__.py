@@ -3,15 +3,21 @@
 error (a bug). User errors print a message, never a traceback.
 
 Each module of this package registers its commands; this one assembles them
-and maps errors to exit codes."""
+and maps errors to exit codes. Everything written to standard output and
+error passes through report.text.printable: text from rule files and
+snapshots reaches the terminal with its control characters escaped."""
 
 from __future__ import annotations
 
 import argparse
 import os
 import sys
+import warnings
+from typing import Any, TextIO
 
+from ..cache import CacheWarning
 from ..errors import MarginspecError, RuleFileError, RuleFileErrors, UsageError
+from ..report.text import printable
 from ..source.catalog import RULES_ENV
 from ..version import __version__
 from . import analysis, checking, common, evaluate, rules
@@ -37,7 +43,37 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+class _Printable:
+    """A text stream whose writes have their control characters escaped (see report.text.printable)."""
+
+    def __init__(self, stream: TextIO):
+        self.stream = stream
+
+    def write(self, text: str) -> int:
+        return self.stream.write(printable(text))
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.stream, name)
+
+
+def _show_warning(message: Warning | str, category: type[Warning], filename: str, lineno: int,
+                  file: TextIO | None = None, line: str | None = None) -> None:
+    print(f"marginspec: warning: {message}", file=sys.stderr)
+
+
 def main(argv: list[str] | None = None) -> int:
+    out, err = sys.stdout, sys.stderr
+    sys.stdout, sys.stderr = _Printable(out), _Printable(err)  # type: ignore[assignment]
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("default", CacheWarning)
+            warnings.showwarning = _show_warning
+            return _run(argv)
+    finally:
+        sys.stdout, sys.stderr = out, err
+
+
+def _run(argv: list[str] | None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return int(args.func(args))

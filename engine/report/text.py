@@ -1,9 +1,16 @@
 """Plain-text renderings for the CLI: the evaluation summary, the derivation
-of one value, and a rule set's contents."""
+of one value, and a rule set's contents.
+
+What they print comes partly from strangers (titles, quotes and descriptions
+in rule files, keys in snapshots): control characters in it (an ANSI escape
+that clears the screen or recolours a value, a carriage return that
+overwrites a line, a bidirectional override that reorders it) are shown as
+visible escapes such as \\x1b, never sent to the terminal raw."""
 
 from __future__ import annotations
 
 import math
+import re
 import textwrap
 from typing import TYPE_CHECKING, Any
 
@@ -13,6 +20,15 @@ from ..source.ruleset import RuleSet
 
 if TYPE_CHECKING:  # diff imports sympy, which the evaluation summary must not load
     from ..tools.diff import Diff
+
+
+_UNPRINTABLE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028-\u202e\u2066-\u2069\ud800-\udfff]")
+
+
+def printable(text: str) -> str:
+    """`text` with control characters (all but newline and tab), bidirectional controls and lone surrogates
+    written as visible escapes (\\x1b, \\u202e)."""
+    return _UNPRINTABLE.sub(lambda m: f"\\x{ord(m.group()):02x}" if ord(m.group()) < 0x100 else f"\\u{ord(m.group()):04x}", text)
 
 
 def num(v: Any) -> str:
@@ -59,7 +75,7 @@ def summary(rs: RuleSet, result: Result, source: str) -> str:
     for n in shown:
         if " x " in rs.quantities[n].axis:
             out += ["", *grid_table(result, n, rs.quantities[n].unit)]
-    return "\n".join(out)
+    return printable("\n".join(out))
 
 
 def grid_table(result: Result, name: str, unit: str | None) -> list[str]:
@@ -107,17 +123,21 @@ def show(rs: RuleSet) -> str:
         out.append(f"  {n} [{q.unit}] on {q.axis} = {q.formula}")
         cite(q, "    ")
     out += ["", "Thresholds"]
-    for n, t in rs.thresholds.items():
-        out.append(f"  {n} (severity {t.severity}) on {t.axis} when {t.when}")
-        cite(t, "    ")
+    for n, th in rs.thresholds.items():
+        out.append(f"  {n} (severity {th.severity}) on {th.axis} when {th.when}")
+        cite(th, "    ")
     out += ["", "Documents"]
     for k, d in rs.documents.items():
         out.append(f"  [{k}] {d.title} <{d.url}>" + (f" retrieved {d.retrieved}" if d.retrieved else ""))
-    return "\n".join(out)
+    return printable("\n".join(out))
 
 
 def render_explanation(tree: dict[str, Any], depth: int = 0) -> list[str]:
     """The tree as indented text for the terminal."""
+    return [printable(line) for line in _explanation(tree, depth)]
+
+
+def _explanation(tree: dict[str, Any], depth: int) -> list[str]:
     pad = "  " * depth
     head = f"{pad}{tree['name']} = {num(tree.get('value'))}" + (f" [{tree['unit']}]" if tree.get("unit") else "")
     head += f"  ({tree['kind']}{' on ' + tree['axis'] if tree.get('axis') else ''})"
@@ -139,7 +159,7 @@ def render_explanation(tree: dict[str, Any], depth: int = 0) -> list[str]:
             if tree.get(label):
                 lines.append(f"{pad}  {label}: {tree[label][:240]}")
         for child in tree.get("reads", []):
-            lines += render_explanation(child, depth + 1)
+            lines += _explanation(child, depth + 1)
     elif tree["kind"] == "parameter":
         lines += [f"{pad}  source: <{c['url']}>: \"{c['quote'][:160]}\"" for c in tree.get("sources", [])]
     elif tree["kind"] == "function":
@@ -159,4 +179,4 @@ def render_diff(d: Diff) -> str:
     lines += [f"  {i.case}: {i.target}  {num(i.before)} -> {num(i.after)}" for i in moved]
     lines += [f"  could not evaluate: {e}" for e in d.case_errors]
     lines += ["", "equivalent" if d.equivalent else "different"]
-    return "\n".join(lines)
+    return printable("\n".join(lines))

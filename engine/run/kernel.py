@@ -3,21 +3,26 @@ plain-Python single kernel, and the runtime plan as JSON) and cache it on
 disk, so that evaluating a cached rule set never imports sympy.
 
 The cache key is the hash of every file the rule set was built from plus the
-engine version (see cache.py for the folder and why it must be the user's own)."""
+engine's own files (see cache.py for the folder, why it must be the user's own,
+and how each entry is checked). A cached module is imported from the bytes
+that passed the check, never re-read from its path, and no bytecode is
+written beside it."""
 
 from __future__ import annotations
 
+import importlib.abc
 import importlib.util
+import linecache
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from types import ModuleType
+from types import CodeType, ModuleType
 from typing import Any, Callable
 
 from ..version import __version__
 
 from ..backends import runtime
-from ..cache import cache_dir, key_of, write_atomic
+from .. import cache
 from ..ir.plan import Plan, plan_from_json, runtime_json
 from ..source.ruleset import RuleSet
 
@@ -32,12 +37,12 @@ class Kernel:
     batch: Callable[..., dict[str, Any]]
     single: Callable[..., dict[str, Any]]
     numpy_tables: dict[str, runtime.NumpyTable]
-    path: Path
+    path: Path | None  # the cache entry, or None when the cache folder is not used
     cached: bool
 
 
 def cache_key(rs: RuleSet) -> str:
-    return key_of(rs.content_sha256, GENERATOR_REVISION, str(sys.version_info[:2]))
+    return cache.key_of(rs.content_sha256, GENERATOR_REVISION, str(sys.version_info[:2]))
 
 
 def module_source(plan: Plan, rs: RuleSet) -> str:
@@ -60,37 +65,38 @@ def module_source(plan: Plan, rs: RuleSet) -> str:
     return "\n".join(head) + "\n" + batch_src + "\n\n" + generate_python(plan)
 
 
-def _import(path: Path, name: str) -> ModuleType:
-    spec = importlib.util.spec_from_file_location(name, path)
-    if spec is None or spec.loader is None:
-        raise ImportError(f"cannot load generated kernel {path}")
+class _VerifiedSource(importlib.abc.InspectLoader):
+    """Loads a module from source already read and checked, so the file cannot change in between."""
+
+    def __init__(self, source: bytes, origin: str):
+        self.source = source
+        self.origin = origin
+
+    def get_source(self, fullname: str) -> str:
+        return self.source.decode("utf-8")
+
+    def get_code(self, fullname: str) -> CodeType:
+        return self.source_to_code(self.source, self.origin)
+
+    def is_package(self, fullname: str) -> bool:
+        return False
+
+
+def _import(source: bytes, name: str, origin: str) -> ModuleType:
+    loader = _VerifiedSource(source, origin)
+    spec = importlib.util.spec_from_loader(name, loader, origin=origin)
+    assert spec is not None
     module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    text = loader.get_source(name)
+    linecache.cache[origin] = (len(text), None, text.splitlines(True), origin)  # tracebacks show the generated lines
+    loader.exec_module(module)
     return module
 
 
-_loaded: dict[str, Kernel] = {}
-
-
-def load_kernel(rs: RuleSet, plan: Plan | None = None) -> Kernel:
-    """The kernel of `rs`: from memory, from the disk cache, or freshly compiled.
-
-    `plan` may be passed when the caller has compiled it already."""
-    key = cache_key(rs)
-    if key in _loaded:
-        return _loaded[key]
-    name = f"marginspec_kernel_{key}"
-    path = cache_dir() / f"{name}.py"
-    cached = path.is_file()
-    if not cached:
-        if plan is None:
-            from ..ir.compiler import compile_plan
-
-            plan = compile_plan(rs)
-        write_atomic(path, module_source(plan, rs).encode("utf-8"))
-    module = _import(path, name)
+def _kernel(source: bytes, name: str, origin: str, path: Path | None, cached: bool) -> Kernel:
+    module = _import(source, name, origin)
     runtime_plan = plan_from_json(module.PLAN_JSON)
-    kernel = Kernel(
+    return Kernel(
         plan=runtime_plan,
         batch=module.batch_kernel,
         single=module.single_kernel,
@@ -98,5 +104,36 @@ def load_kernel(rs: RuleSet, plan: Plan | None = None) -> Kernel:
         path=path,
         cached=cached,
     )
+
+
+_loaded: dict[str, Kernel] = {}
+
+
+def load_kernel(rs: RuleSet, plan: Plan | None = None) -> Kernel:
+    """The kernel of `rs`: from memory, from the disk cache, or freshly compiled (and cached when it can be).
+
+    `plan` may be passed when the caller has compiled it already."""
+    key = cache_key(rs)
+    if key in _loaded:
+        return _loaded[key]
+    name = f"marginspec_kernel_{key}"
+    entry = f"{name}.py"
+    path = cache.entry_path(entry)
+    origin = f"<marginspec kernel {rs.ref}, {path or 'not cached'}>"
+    source = cache.read_entry(entry)
+    kernel = None
+    if source is not None:
+        try:
+            kernel = _kernel(source, name, origin, path, cached=True)
+        except Exception as exc:  # it passed its hash check, so it is ours: rebuild it rather than fail every run
+            cache.discard(entry, f"it cannot be loaded ({type(exc).__name__}: {exc})")
+    if kernel is None:
+        if plan is None:
+            from ..ir.compiler import compile_plan
+
+            plan = compile_plan(rs)
+        source = module_source(plan, rs).encode("utf-8")
+        cache.write_entry(entry, source)
+        kernel = _kernel(source, name, origin, path, cached=False)
     _loaded[key] = kernel
     return kernel

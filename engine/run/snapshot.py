@@ -35,7 +35,12 @@ KEY_TEXT = Annotated[str, Field(min_length=1, max_length=128)]
 def parse_as_of(text: str) -> dt.datetime:
     """ISO 8601 date or date-time; a date means midnight UTC, a time without zone means UTC."""
     value = dt.datetime.fromisoformat(text)
-    return value if value.tzinfo else value.replace(tzinfo=dt.timezone.utc)
+    value = value if value.tzinfo else value.replace(tzinfo=dt.timezone.utc)
+    try:
+        value.astimezone(dt.timezone.utc)  # year 1 or 9999 with an offset has no UTC date
+    except OverflowError:
+        raise ValueError(f"{text} is out of range in UTC") from None
+    return value
 
 
 def json_path(loc: tuple[Any, ...]) -> str:

@@ -3,6 +3,7 @@ in force on a date, and loading a version with everything it extends."""
 
 from __future__ import annotations
 
+import calendar
 import datetime as dt
 import os
 import re
@@ -12,12 +13,14 @@ from typing import Any
 
 from . import model
 from ..errors import RuleFileError, UsageError
-from .ruleset import FileRecord, Origin, RuleSet, build_entry, check_citations, sha256_of
+from .ruleset import FileRecord, Origin, RuleSet, build_entry, check_citations
 from .validation import checked_document
 
 RULES_ENV = "MARGINSPEC_RULES"
-RULE_FILE = re.compile(r"^(\d{4}-\d{2}-\d{2})\.yaml$")
-SPEC = re.compile(r"^([a-z][a-z0-9_]*)/([a-z][a-z0-9_-]*)(?:@(\d{4}-\d{2}-\d{2}))?$")
+RULE_FILE = re.compile(r"^([0-9]{4}-[0-9]{2}-[0-9]{2})\.yaml\Z")
+SPEC = re.compile(r"([a-z][a-z0-9_]*)/([a-z][a-z0-9_-]*)(?:@([0-9]{4}-[0-9]{2}-[0-9]{2}))?")
+DATE = re.compile(r"([0-9]{4})-([0-9]{2})-([0-9]{2})")
+MAX_EXTENDS = 32  # rule files in one `extends` chain; real chains are a handful long
 
 
 def bundled_dir(name: str) -> Path:
@@ -30,10 +33,21 @@ def bundled_dir(name: str) -> Path:
 
 
 def parse_date(text: str, what: str) -> dt.date:
+    """A date written YYYY-MM-DD, the whole text of it; a day that does not exist says so."""
+    m = DATE.fullmatch(text)
+    if not m:
+        raise UsageError(f"{what}: expected a date like 2025-01-31, got {text!r}")
+    year, month, day = (int(g) for g in m.groups())
     try:
-        return dt.date.fromisoformat(text[:10])
+        return dt.date(year, month, day)
     except ValueError:
-        raise UsageError(f"{what}: expected a date like 2025-01-31, got {text!r}") from None
+        if year == 0:
+            why = "there is no year 0"
+        elif not 1 <= month <= 12:
+            why = f"there is no month {month}"
+        else:
+            why = f"{calendar.month_name[month]} {year} has {calendar.monthrange(year, month)[1]} days"
+        raise UsageError(f"{what}: the date {text} does not exist ({why})") from None
 
 
 @dataclass(frozen=True)
@@ -116,7 +130,7 @@ class Catalog:
 
     def entry(self, spec: str, at: dt.date | None) -> RuleFileEntry:
         """The rule file named by `venue/mode@valid_from`, or in force on `at` for `venue/mode`."""
-        m = SPEC.match(spec)
+        m = SPEC.fullmatch(spec)
         if not m:
             raise UsageError(f"rule set {spec!r}: expected venue/mode or venue/mode@YYYY-MM-DD")
         rid = self.resolve_id(m.group(1), m.group(2))
@@ -154,11 +168,14 @@ class Catalog:
             raise RuleFileError(f"valid_from is {data['valid_from']} but the file is named {e.valid_from}.yaml", doc.where(("valid_from",)))
         if data.get("valid_to") and data["valid_to"] <= data["valid_from"]:
             raise RuleFileError("valid_to must be after valid_from", doc.where(("valid_to",)))
-        record = FileRecord(e.display, sha256_of(e.path))
+        record = FileRecord(e.display, doc.sha256)
         parent: RuleSet | None = None
         if "extends" in data:
             if data["extends"] in chain + (here,):
                 raise RuleFileError(f"extends cycle: {' -> '.join(chain + (here, data['extends']))}", doc.where(("extends",)))
+            if len(chain) + 1 >= MAX_EXTENDS:
+                raise RuleFileError(f"extends chain longer than {MAX_EXTENDS} rule files (from {chain[0] if chain else here})",
+                                    doc.where(("extends",)))
             parent = self.load_file(self.entry(data["extends"], None), chain + (here,))
         rs = RuleSet(
             id=e.id,
@@ -217,7 +234,7 @@ class Catalog:
         rs.tables[name] = build_entry("tables", name, body, torigin)
         rs.origins[("tables", name)] = torigin
         rs.table_documents[name] = {k: model.SourceDocument.model_validate(v) for k, v in tdoc.data["documents"].items()}
-        rs.files.append(FileRecord(display, sha256_of(path)))
+        rs.files.append(FileRecord(display, tdoc.sha256))
 
     def listing(self) -> list[tuple[str, list[tuple[str, str | None]]]]:
         """(rule set id, [(valid_from, valid_to), ...]) for every rule set, without loading formulas."""

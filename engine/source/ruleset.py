@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError
@@ -84,10 +83,6 @@ class RuleSet:
 
     def section(self, name: str) -> dict[str, Any]:
         return getattr(self, name)
-
-
-def sha256_of(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 _MODELS: dict[str, type[model._Strict]] = {

@@ -1,18 +1,27 @@
 """Validate YAML documents against the shipped JSON Schemas and turn
 jsonschema's findings into located, readable messages; documents that passed
-are cached by the hash of their bytes (see cache.py)."""
+are cached by the hash of their bytes (see cache.py).
+
+A schema `pattern` is read as JSON Schema defines it (ECMA-262), where `$`
+matches only at the end of the text; jsonschema hands it to Python's
+re.search, whose `$` also matches before a final newline, so that a name
+"margin_ratio\n" would pass "^[a-z][a-z0-9_]*$"."""
 
 from __future__ import annotations
 
 import functools
+import hashlib
 import json
+import os
+import re
+import stat
 from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .. import cache
 from ..errors import Location, RuleFileError, RuleFileErrors
-from .yamlfile import Document, parse_yaml
+from .yamlfile import MAX_FILE_BYTES, Document, parse_yaml
 
 if TYPE_CHECKING:
     from jsonschema import Draft202012Validator
@@ -30,14 +39,44 @@ def schema(kind: str) -> dict[str, Any]:
 
 
 @functools.cache
+def ecma_pattern(pattern: str) -> re.Pattern[str]:
+    """`pattern` with each `$` outside a character class turned into `\\Z`: the end of the text, as in ECMA-262."""
+    out: list[str] = []
+    i, in_class = 0, False
+    while i < len(pattern):
+        ch = pattern[i]
+        if ch == "\\":
+            out.append(pattern[i:i + 2])
+            i += 2
+            continue
+        if in_class:
+            in_class = ch != "]"
+        elif ch == "[":
+            in_class = True
+        elif ch == "$":
+            ch = r"\Z"
+        out.append(ch)
+        i += 1
+    return re.compile("".join(out))
+
+
+def _pattern(validator: Any, pattern: str, instance: Any, schema: dict[str, Any]) -> Any:
+    from jsonschema.exceptions import ValidationError
+
+    if validator.is_type(instance, "string") and not ecma_pattern(pattern).search(instance):
+        yield ValidationError(f"{instance!r} does not match {pattern!r}")
+
+
+@functools.cache
 def _validator(kind: str) -> Draft202012Validator:
-    from jsonschema import Draft202012Validator  # imported on first use: a cached document needs none of it
+    from jsonschema import Draft202012Validator, validators  # imported on first use: a cached document needs none of it
     from referencing import Registry, Resource
 
     registry: Registry = Registry().with_resources(
         (schema(k)["$id"], Resource.from_contents(schema(k))) for k in SCHEMA_FILES
     )
-    return Draft202012Validator(schema(kind), registry=registry, format_checker=Draft202012Validator.FORMAT_CHECKER)
+    validator = validators.extend(Draft202012Validator, {"pattern": _pattern})
+    return validator(schema(kind), registry=registry, format_checker=Draft202012Validator.FORMAT_CHECKER)
 
 
 def _path_text(path: tuple) -> str:
@@ -94,22 +133,43 @@ def validate(doc: Document, kind: str) -> None:
         raise RuleFileErrors(problems[:MAX_REPORTED])
 
 
-def checked_document(path: Path, display: str, kind: str) -> Document:
-    """Read, parse and validate a marginspec file, or take it from the cache when its bytes are unchanged."""
+def read_file(path: Path, display: str) -> bytes:
+    """The bytes of a rule, table, case or venue file: a regular file of at most MAX_FILE_BYTES, checked
+    before reading (a 250 MB file is refused by its size, not read whole first)."""
     try:
-        raw = path.read_bytes()
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0))
     except OSError as exc:
         raise RuleFileError(f"cannot read file: {exc.strerror}", Location(display)) from None
+    with os.fdopen(fd, "rb") as fh:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise RuleFileError("not a regular file", Location(display))
+        if st.st_size > MAX_FILE_BYTES:
+            raise RuleFileError(f"file is larger than {MAX_FILE_BYTES} bytes ({st.st_size} bytes)", Location(display))
+        try:
+            raw = fh.read(MAX_FILE_BYTES + 1)
+        except OSError as exc:
+            raise RuleFileError(f"cannot read file: {exc.strerror}", Location(display)) from None
+    if len(raw) > MAX_FILE_BYTES:
+        raise RuleFileError(f"file is larger than {MAX_FILE_BYTES} bytes", Location(display))
+    return raw
+
+
+def checked_document(path: Path, display: str, kind: str) -> Document:
+    """Read, parse and validate a marginspec file, or take it from the cache when its bytes are unchanged.
+    The document records the sha256 of the bytes it was read from (for the receipt)."""
+    raw = read_file(path, display)
+    digest = hashlib.sha256(raw).hexdigest()
     name = f"doc-{cache.key_of(kind, raw)}.json"
     cached = cache.load_json(name)
     doc = Document.from_json(cached, display) if cached is not None else None
-    if doc is not None:
-        return doc
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError:
-        raise RuleFileError("file is not UTF-8 text", Location(display)) from None
-    doc = parse_yaml(text, display)
-    validate(doc, kind)
-    cache.store_json(name, doc.to_json())
+    if doc is None:
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise RuleFileError(f"file is not UTF-8 text (byte {exc.start})", Location(display)) from None
+        doc = parse_yaml(text, display)
+        validate(doc, kind)
+        cache.store_json(name, doc.to_json())
+    doc.sha256 = digest
     return doc
