@@ -130,3 +130,27 @@ def test_evaluating_a_cached_rule_set_does_not_import_sympy():
              "print('sympy' in sys.modules)")
     proc = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, env=dict(os.environ), timeout=120)
     assert proc.stdout.strip() == "False", proc.stdout + proc.stderr
+
+
+def test_explain_reads_formulas_from_their_syntax_tree(make_rules):
+    """A table column named like a quantity stays a column; a function has no value of its own."""
+    from marginspec.cli import main
+
+    table = {"bound": {"unit": "coin", "description": "x"}, "interval": "lower_open",
+             "columns": {"rate": {"unit": "ratio", "description": "rate"}},
+             "tiers": {"*": [{"lower": 0, "upper": None, "rate": 0.5}]}, "assumption": "test"}
+    root = make_rules(tables={"t": table},
+                      functions={"twice": {"params": ["x"], "formula": "2 * x", "assumption": "test"}},
+                      quantities={"rate": {"axis": "currency", "unit": "ratio", "formula": "tier(t.rate, balance)", "assumption": "test"},
+                                  "doubled": {"axis": "currency", "unit": "ratio", "formula": "twice(rate) + rate", "assumption": "test"}})
+    snap = root.parent / "snap.json"
+    snap.write_text('{"as_of": "2025-02-01", "currencies": [{"currency": "BTC", "balance": 3}], "positions": []}')
+    import contextlib
+    import io
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        assert main(["explain", "--rules", str(root), "t/m", str(snap), "doubled"]) == 0
+    text = out.getvalue()
+    assert "BTC: twice(0.5) + 0.5" in text
+    assert "BTC: tier(t.rate, 3)" in text
+    assert "twice  (function)" in text and "None" not in text

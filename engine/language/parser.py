@@ -1,10 +1,10 @@
 """The whitelist formula parser.
 
-Formula text from rule files goes through Python's `ast` module (a parser
-only; nothing is compiled or run) and then through this visitor, which
-accepts a short list of node types and turns them into sympy objects built
-by constructor calls. Anything else is a located RuleFileError. The text never
-reaches eval, exec, sympify or parse_expr.
+Formula text from rule files is read once into a located syntax tree
+(syntax.py; Python's `ast` as a parser only, nothing is compiled or run),
+and this visitor accepts a short list of node types from it and turns them
+into sympy objects built by constructor calls. Anything else is a located
+RuleFileError. The text never reaches eval, exec, sympify or parse_expr.
 
 Work is bounded: formula length, AST size (including user-function
 expansions), call depth, exponents (number literals only, |e| <= 64) and the
@@ -14,9 +14,7 @@ from __future__ import annotations
 
 import ast
 import difflib
-import io
 import math
-import tokenize
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -26,6 +24,7 @@ import sympy
 from . import units
 from .calls import BuiltinCalls
 from ..errors import Location, RuleFileError
+from . import syntax
 from .shape import Shape
 from .terms import (  # noqa: F401  (AGGREGATES and LOOKUPS are re-exported for other modules)
     AGGREGATES, BUILTIN_NAMES, ELEMENTWISE, LOOKUPS, FunctionBinding, Lowering, Refused, TableBinding, Term, broadcast, kind_name,
@@ -33,25 +32,10 @@ from .terms import (  # noqa: F401  (AGGREGATES and LOOKUPS are re-exported for 
 from .undefined import combine, undefined
 from .units import UnitMismatch
 
-MAX_TEXT = 4000
-MAX_NODES = 5000
+MAX_NODES = 5000  # counting function expansions
 MAX_CALL_DEPTH = 12
 MAX_EXPONENT = 64
 MAX_LOG10 = 300
-
-def _rename_if(text: str) -> str:
-    """`if` is a Python keyword; rename the call `if(` to `IF(` (same length, so columns still match)."""
-    try:
-        tokens = list(tokenize.generate_tokens(io.StringIO(text).readline))
-    except (tokenize.TokenError, IndentationError, SyntaxError):
-        return text  # ast.parse will report the problem with its location
-    lines = text.split("\n")
-    for tok, nxt in zip(tokens, tokens[1:]):
-        if tok.type == tokenize.NAME and tok.string == "if" and nxt.string == "(":
-            row, col = tok.start
-            line = lines[row - 1]
-            lines[row - 1] = line[:col] + "IF" + line[col + 2 :]
-    return "\n".join(lines)
 
 
 @dataclass
@@ -68,7 +52,7 @@ class FormulaParser(BuiltinCalls):
         self.where = where
         self.locals = locals_ or {}
         self.budget = budget or _Budget()
-        self.text = ""
+        self.formula: syntax.Formula
         self.used: set[str] = set()
         self.subs: dict[Any, Any] = {}  # unit identities in force in the current if() branch
         self.excluded: dict[str, set[str]] = {}  # choice values ruled out by enclosing if() tests
@@ -76,40 +60,18 @@ class FormulaParser(BuiltinCalls):
     # ---------- entry points and errors
 
     def parse(self, text: str) -> Term:
-        self.text = text
-        if len(text) > MAX_TEXT:
-            raise RuleFileError(f"formula is longer than {MAX_TEXT} characters", self.where)
-        if any(t.type == tokenize.NAME and t.string == "IF" for t in self._tokens(text)):
-            raise RuleFileError("unknown name 'IF' (write if(cond, a, b))", self.where, text)
-        try:
-            tree = ast.parse(_rename_if(text), mode="eval")
-        except SyntaxError as exc:
-            raise self._error(f"syntax error: {exc.msg}", exc.lineno or 1, (exc.offset or 1) - 1) from None
-        except (MemoryError, RecursionError, ValueError):
-            raise RuleFileError("formula is nested too deeply", self.where, text[:120]) from None
-        self.budget.nodes += sum(1 for _ in ast.walk(tree))
+        formula = syntax.parse(text, self.where)
+        self.formula = formula
+        self.budget.nodes += formula.nodes
         if self.budget.nodes > MAX_NODES:
             raise RuleFileError(f"formula is too large (more than {MAX_NODES} syntax nodes, counting function expansions)", self.where)
         try:
-            return self.visit(tree.body)
+            return self.visit(formula.tree)
         except RecursionError:
             raise RuleFileError("formula is nested too deeply", self.where, text[:120]) from None
 
-    @staticmethod
-    def _tokens(text: str) -> list[tokenize.TokenInfo]:
-        try:
-            return list(tokenize.generate_tokens(io.StringIO(text).readline))
-        except (tokenize.TokenError, IndentationError, SyntaxError):
-            return []
-
-    def _error(self, message: str, line: int, col: int) -> RuleFileError:
-        lines = self.text.split("\n") or [""]
-        src = lines[min(max(line, 1), len(lines)) - 1]
-        snippet = f"{src}\n    {' ' * max(col, 0)}^"
-        return RuleFileError(message, self.where.shifted(line - 1, col + 1), snippet)
-
     def fail(self, node: ast.AST, message: str) -> RuleFileError:
-        return self._error(message, getattr(node, "lineno", 1), getattr(node, "col_offset", 0))
+        return self.formula.error(self.where, message, node)
 
     # ---------- dispatch
 
@@ -147,7 +109,7 @@ class FormulaParser(BuiltinCalls):
         if isinstance(value, bool):
             return Term("bool", Shape(None), sympy.true if value else sympy.false)
         if isinstance(value, (int, float)):
-            segment = ast.get_source_segment(self.text, node) or repr(value)
+            segment = self.formula.segment(node) or repr(value)
             try:
                 dec = Decimal(segment.replace("_", ""))
             except InvalidOperation:

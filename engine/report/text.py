@@ -139,7 +139,8 @@ def render_explanation(tree: dict[str, Any], depth: int = 0) -> list[str]:
 
 def _explanation(tree: dict[str, Any], depth: int) -> list[str]:
     pad = "  " * depth
-    head = f"{pad}{tree['name']} = {num(tree.get('value'))}" + (f" [{tree['unit']}]" if tree.get("unit") else "")
+    valued = tree["kind"] not in ("function", "table")  # a function or a table has no value of its own
+    head = f"{pad}{tree['name']}" + (f" = {num(tree.get('value'))}" if valued else "") + (f" [{tree['unit']}]" if tree.get("unit") else "")
     head += f"  ({tree['kind']}{' on ' + tree['axis'] if tree.get('axis') else ''})"
     lines = [head]
     if tree.get("derived_above"):

@@ -6,8 +6,9 @@ them to the documentation. This module builds a separate *display* expression
 that keeps the formula as written and prints it through sympy's LaTeX and
 presentation-MathML printers.
 
-Rule text is untrusted: it is parsed with `ast` (a parser only) and only the
-node types below are walked; everything is built with constructor calls. Nothing
+Rule text is untrusted: it is read once into its syntax tree by
+language/syntax.py (Python's `ast` as a parser only) and only the node types
+below are walked; everything is built with constructor calls. Nothing
 reaches eval, exec, sympify or parse_expr. Operators are small custom sympy
 Function classes with their own `_latex`/`_mathml_presentation` methods: sympy's
 own MathML printer reorders products and drops the brackets of `a - (b + c)`,
@@ -26,12 +27,11 @@ import sympy
 from sympy.core.symbol import Str
 from sympy.printing.mathml import mathml
 
-from ..language.parser import _rename_if
+from ..errors import Location, RuleFileError
+from ..language import syntax
 
 NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
 NUMBER = re.compile(r"^[0-9][0-9_]*(\.[0-9_]*)?([eE][+-]?[0-9]+)?$|^\.[0-9_]+([eE][+-]?[0-9]+)?$")
-MAX_TEXT = 4000
-MAX_NODES = 5000
 
 # Binding strength: an operand binding less tightly than its place needs gets brackets.
 P_OR, P_AND, P_NOT, P_REL, P_ADD, P_NEG, P_MUL, P_POW, P_ATOM = 1, 2, 3, 4, 10, 15, 20, 30, 100
@@ -295,8 +295,8 @@ class _Builder:
     CMP = {ast.Lt: "<", ast.LtE: "<=", ast.Gt: ">", ast.GtE: ">=", ast.Eq: "==", ast.NotEq: "!="}
     SYMPY_FUNCS = {"abs": sympy.Abs, "exp": sympy.exp, "log": sympy.log, "erf": sympy.erf, "floor": sympy.floor, "ceil": sympy.ceiling}
 
-    def __init__(self, text: str):
-        self.text = text
+    def __init__(self, formula: syntax.Formula):
+        self.formula = formula
 
     def build(self, node: ast.AST) -> Any:
         method = getattr(self, f"b_{type(node).__name__}", None)
@@ -309,7 +309,7 @@ class _Builder:
         if isinstance(v, bool):
             return Name("true" if v else "false")
         if isinstance(v, (int, float)):
-            seg = ast.get_source_segment(self.text, node) or repr(v)
+            seg = self.formula.segment(node) or repr(v)
             if not NUMBER.match(seg):
                 raise Unsupported(seg)
             return Num(Str(seg))
@@ -417,16 +417,13 @@ class _Builder:
 
 
 def display_expr(text: str) -> Any:
-    """The display expression of a formula; raises Unsupported for anything outside the whitelist."""
-    if len(text) > MAX_TEXT:
-        raise Unsupported("too long")
+    """The display expression of a formula, from its one syntax tree (language/syntax.py); raises Unsupported
+    for anything outside what it can typeset."""
     try:
-        tree = ast.parse(_rename_if(text), mode="eval")
-    except (SyntaxError, ValueError, MemoryError, RecursionError):
+        formula = syntax.parse(text, Location("formula"))
+    except RuleFileError:
         raise Unsupported("syntax") from None
-    if sum(1 for _ in ast.walk(tree)) > MAX_NODES:
-        raise Unsupported("too large")
-    return _Builder(text).build(tree.body)
+    return _Builder(formula).build(formula.tree)
 
 
 def render(text: str, lhs: str | None = None, params: tuple[str, ...] | None = None) -> Rendered:

@@ -5,12 +5,13 @@ printed by the CLI and returned in the JSON result."""
 
 from __future__ import annotations
 
-import io
+import ast
 import math
-import tokenize
 from typing import Any
 
-from ..language.parser import AGGREGATES
+from ..errors import Location, RuleFileError
+from ..language import syntax
+from ..language.terms import AGGREGATES
 from ..ir.plan import ACCOUNT
 from ..run.result import Result
 from ..source.ruleset import RuleSet
@@ -42,9 +43,11 @@ class Explainer:
             entry = self.rs.section(section).get(name)
             if entry is not None:
                 return entry.axis.split(" x ")[0]
-        for axis in self.rs.axes.values():
+        for axis_name, axis in self.rs.axes.items():
             if axis.key == name:
-                return next(a for a, ax in self.rs.axes.items() if ax.key == name)
+                return axis_name
+            if axis.group and axis_name == name:  # a grouping axis' name is a reference on the grouped rows
+                return axis.group
         return None
 
     def value(self, name: str) -> Any:
@@ -58,7 +61,9 @@ class Explainer:
         if axis == ACCOUNT:
             return self.snap.account.get(name)
         if axis in self.snap.rows:
-            return {k: r.get(name) for k, r in zip(self.snap.keys[axis], self.snap.rows[axis])}
+            group = self.rs.axes.get(name)
+            field = group.by if group is not None and group.group else name
+            return {k: r.get(field) for k, r in zip(self.snap.keys[axis], self.snap.rows[axis])}
         return None
 
     def at(self, name: str, axis: str | None, key: str | None) -> Any:
@@ -72,39 +77,49 @@ class Explainer:
         return None
 
     def substitute(self, formula: str, axis: str | None, key: str | None) -> str:
-        """The formula with the numbers of this row put in place of the names it reads directly
-        (names inside aggregations range over many rows and stay names)."""
+        """The formula with the numbers of this row put in place of the names it reads directly (names inside
+        aggregations range over many rows and stay names; table columns and function names are not values).
+        Read from the formula's syntax tree, and written back into its own text, so its layout is kept."""
         try:
-            tokens = [t for t in tokenize.generate_tokens(io.StringIO(formula).readline)
-                      if t.type not in (tokenize.NEWLINE, tokenize.NL, tokenize.ENDMARKER, tokenize.INDENT, tokenize.DEDENT)]
-        except (tokenize.TokenError, SyntaxError):
+            tree = syntax.parse(formula, Location("formula")).tree
+        except RuleFileError:
             return formula
-        out: list[str] = []
-        calls: list[bool] = []  # per open parenthesis: does it open an aggregation?
-        i = 0
-        while i < len(tokens):
-            text, kind = tokens[i].string, tokens[i].type
-            nxt = tokens[i + 1].string if i + 1 < len(tokens) else ""
-            if text == "(":
-                calls.append(i > 0 and tokens[i - 1].string in AGGREGATES)
-            elif text == ")" and calls:
-                calls.pop()
-            if kind == tokenize.NAME and nxt != "(" and not any(calls) and text not in ("and", "or", "not", "inf", "if"):
-                if nxt == "[" and i + 3 < len(tokens) and tokens[i + 3].string == "]":  # name[ref]
-                    target, ref = self.value(text), self.at(tokens[i + 2].string, axis, key)
-                    if isinstance(target, dict) and ref in target:
-                        out.append(fmt(target[ref]))
-                        i += 4
-                        continue
-                v = self.at(text, axis, key)
-                out.append(fmt(v) if v is not None else text)
-            else:
-                out.append(text)
-            i += 1
-        text = ""
-        for piece in out:  # no space after an opening bracket or a dot, none before a closing one, a comma or a dot
-            glue = not text or text[-1] in "([." or piece in ")],." or (piece in "([" and text[-1].isalnum() or text.endswith("_"))
-            text += piece if glue else " " + piece
+        starts = [0]
+        for line in formula.split("\n"):
+            starts.append(starts[-1] + len(line) + 1)
+
+        def offset(line: int, col: int) -> int:  # ast columns are UTF-8 byte offsets
+            text = formula.split("\n")[line - 1]
+            return starts[line - 1] + len(text.encode("utf-8")[:col].decode("utf-8", errors="ignore"))
+
+        edits: list[tuple[int, int, str]] = []
+
+        def put(node: ast.AST, value: Any) -> None:
+            edits.append((offset(node.lineno, node.col_offset), offset(node.end_lineno or node.lineno, node.end_col_offset or 0), fmt(value)))
+
+        def walk(node: ast.AST) -> None:
+            if isinstance(node, ast.Call):
+                name = node.func.id if isinstance(node.func, ast.Name) else ""
+                if name in AGGREGATES and not (name in ("min", "max") and len(node.args) > 1):
+                    return  # ranges over rows: its names stay names
+                for child in [*node.args, *(k.value for k in node.keywords)]:
+                    walk(child)
+            elif isinstance(node, ast.Subscript) and isinstance(node.value, ast.Name) and isinstance(node.slice, ast.Name):
+                target, ref = self.value(node.value.id), self.at(node.slice.id, axis, key)
+                if isinstance(target, dict) and ref in target:
+                    put(node, target[ref])
+            elif isinstance(node, ast.Name):
+                v = self.at(node.id, axis, key)
+                if v is not None and node.id not in ("inf", "true", "false"):
+                    put(node, v)
+            elif not isinstance(node, ast.Attribute):  # table.column is not a value
+                for child in ast.iter_child_nodes(node):
+                    walk(child)
+
+        walk(tree)
+        text = formula
+        for start, end, value in sorted(edits, reverse=True):
+            text = text[:start] + value + text[end:]
         return text
 
     def node(self, name: str) -> dict[str, Any]:
@@ -141,7 +156,7 @@ class Explainer:
         for grid, columns in self.result.grids.items():
             if name in columns:
                 return {"name": name, "kind": "grid column", "axis": grid, "value": columns[name]}
-        return {"name": name, "kind": "key", "axis": self.axis_of(name)}
+        return {"name": name, "kind": "key", "axis": self.axis_of(name), "value": self.value(name)}
 
 
 def explain_tree(rs: RuleSet, result: Result, snap: Snapshot, name: str) -> dict[str, Any]:
