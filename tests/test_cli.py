@@ -154,3 +154,18 @@ def test_explain_reads_formulas_from_their_syntax_tree(make_rules):
     assert "BTC: twice(0.5) + 0.5" in text
     assert "BTC: tier(t.rate, 3)" in text
     assert "twice  (function)" in text and "None" not in text
+
+
+def test_plan_prints_every_step_with_what_it_reads_and_where_it_comes_from(capsys):
+    from marginspec.cli import main
+
+    assert main(["plan", "okx/spot@2024-09-19"]) == 0
+    text = capsys.readouterr().out
+    assert text.startswith("plan of okx/spot@2024-09-19:")
+    assert "side [choice] on order (buy, sell)" in text
+    steps = [line for line in text.splitlines() if line.startswith("      reads ")]
+    assert steps and all("; from " in line and ".yaml:" in line for line in steps)
+    assert main(["plan", "okx/spot@2024-09-19", "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert {s["kind"] for s in data["steps"]} >= {"elementwise", "aggregate", "lookup"}
+    assert all(set(s["reads"]) <= {i["name"] for i in data["inputs"]} | {t["out"] for t in data["steps"]} for s in data["steps"])

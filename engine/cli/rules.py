@@ -56,6 +56,15 @@ def cmd_schema(args: argparse.Namespace) -> int:
     return common.EXIT_OK
 
 
+def cmd_plan(args: argparse.Namespace) -> int:
+    from ..ir.compiler import compile_plan
+    from ..ir.listing import plan_data, plan_text
+
+    plan = compile_plan(common.catalog(args).load(args.ruleset, common.date_option(args, common.today())))
+    print(json.dumps(plan_data(plan), indent=2) if args.json else "\n".join(plan_text(plan)))
+    return common.EXIT_OK
+
+
 def register(sub: argparse._SubParsersAction, parent: argparse.ArgumentParser) -> None:
     s = sub.add_parser("list", parents=[parent], help="venues, modes and versions with their valid dates")
     s.add_argument("--json", action="store_true", help="machine-readable output")
@@ -66,6 +75,15 @@ def register(sub: argparse._SubParsersAction, parent: argparse.ArgumentParser) -
     s.add_argument("--at", metavar="DATE", help="choose the version in force on DATE (default: today)")
     s.add_argument("--json", action="store_true")
     s.set_defaults(func=cmd_show)
+
+    s = sub.add_parser("plan", parents=[parent], help="the compiled plan: steps on axes in order, what each computes and reads",
+                       description="Print the plan a rule set compiles to: its axes, the inputs and indexes a snapshot provides, "
+                       "its tables, and every step in evaluation order with its shape, what it computes, what it reads and the "
+                       "entry whose formula made it. Every backend (numpy, plain Python, exact) evaluates this plan.")
+    s.add_argument("ruleset", metavar="RULESET")
+    s.add_argument("--at", metavar="DATE", help="choose the version in force on DATE (default: today)")
+    s.add_argument("--json", action="store_true")
+    s.set_defaults(func=cmd_plan)
 
     s = sub.add_parser("schema", parents=[parent], help="print a JSON Schema")
     s.add_argument("kind", choices=["rule-file", "table", "cases", "venue", "snapshot"])

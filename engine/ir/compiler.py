@@ -245,6 +245,7 @@ class Compiler(StepBuilder):
             for name, q in self.rs.section(section).items():
                 var = self.vars[name]
                 parser = FormulaParser(self, self.rs.origin(section, name).loc(field))
+                self.origin = name
                 try:
                     term = parser.parse(getattr(q, field))
                     want = "bool" if section == "thresholds" else "number"

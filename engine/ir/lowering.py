@@ -41,6 +41,7 @@ class StepBuilder:
         self.steps: list[Step] = []
         self.memo: dict[Any, str] = {}
         self.counter = itertools.count(1)
+        self.origin = ""  # the entry whose formula is being lowered: recorded on every step it makes
 
     def add_var(self, var: Var) -> Var:
         self.vars[var.name] = var
@@ -77,7 +78,7 @@ class StepBuilder:
                 return expr.name
             out = self.temp("t", shape, kind)
             self.memo[key] = out.name
-        self.steps.append(Elementwise(out, expr))
+        self.steps.append(Elementwise(out, expr, origin=self.origin))
         return out.name
 
     def hoist(self, term: Term, shape: Shape | None = None) -> str:
@@ -90,7 +91,7 @@ class StepBuilder:
         key = ("ga", source.name, index)
         if key not in self.memo:
             out = self.temp("g", shape, source.kind)
-            self.steps.append(Gather(out, source.name, index))
+            self.steps.append(Gather(out, source.name, index, origin=self.origin))
             self.memo[key] = out.name
         return self.memo[key]
 
@@ -131,7 +132,7 @@ class StepBuilder:
         key = ("ag", op, src, index, mask, dflt, target, taken)
         if key not in self.memo:
             out = self.temp("a", target, "number")
-            self.steps.append(Aggregate(out, op, src, index, mask, dflt, taken))  # type: ignore[arg-type]
+            self.steps.append(Aggregate(out, op, src, index, mask, dflt, taken, origin=self.origin))  # type: ignore[arg-type]
             self.memo[key] = out.name
         return var_term(self.vars[self.memo[key]])
 
@@ -155,7 +156,7 @@ class StepBuilder:
         memo = ("lk", table.name, column, mode, argvar, kidx, dflt)
         if memo not in self.memo:
             out = self.temp("l", shape, "number")
-            self.steps.append(Lookup(out, table.name, column, mode, argvar, kidx, dflt))  # type: ignore[arg-type]
+            self.steps.append(Lookup(out, table.name, column, mode, argvar, kidx, dflt, origin=self.origin))  # type: ignore[arg-type]
             self.memo[memo] = out.name
         return var_term(self.vars[self.memo[memo]])
 

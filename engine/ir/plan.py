@@ -57,6 +57,7 @@ class StepBase:
     """What every step has: the variable it writes and where in a rule file it comes from."""
 
     out: Var
+    origin: str = field(default="", compare=False, kw_only=True)  # the quantity or threshold whose formula made it
 
     @property
     def reads(self) -> tuple[str, ...]:
@@ -85,7 +86,7 @@ class Elementwise(StepBase):
         import sympy  # plans with steps exist only where sympy is loaded
 
         subs = {s: sympy.Symbol(names[s.name].name, **s.assumptions0) for s in self.expr.free_symbols if s.name in names}
-        return Elementwise(names.get(self.out.name, self.out), self.expr.xreplace(subs) if subs else self.expr)
+        return Elementwise(names.get(self.out.name, self.out), self.expr.xreplace(subs) if subs else self.expr, origin=self.origin)
 
 
 @dataclass(frozen=True)
