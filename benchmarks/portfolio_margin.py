@@ -19,16 +19,16 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
-import okx_pm  # noqa: E402
+import marginspec
+from marginspec.run.evaluate import evaluate_batch
 
-import marginspec  # noqa: E402
-from marginspec.run.evaluate import evaluate_batch  # noqa: E402
+import okx_pm
 
 RULESETS = ["okx/portfolio_margin@2024-12-30", "okx/portfolio_margin@2025-01-06", "gate/portfolio_margin@2025-01-01"]
 # Run in a fresh interpreter, so that nothing is cached in memory; the timer starts after `import marginspec`.

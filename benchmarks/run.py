@@ -21,16 +21,16 @@ import sys
 import tempfile
 import time
 import timeit
-from typing import Callable
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
-import okx_mcm  # noqa: E402
+import marginspec
+from marginspec.run.evaluate import evaluate_batch, evaluate_snapshot
 
-import marginspec  # noqa: E402
-from marginspec.run.evaluate import evaluate_batch, evaluate_snapshot  # noqa: E402
+import okx_mcm
 
 ROOT = Path(__file__).resolve().parents[1]
 RULESET = "okx/multi_currency_margin@2025-06-16"
@@ -45,7 +45,7 @@ def agree(engine: dict, hand: dict, names: list[str]) -> None:
 
 
 def cold_cli(repeats: int) -> None:
-    cmd = [sys.executable, "-m", "marginspec.cli", "evaluate", RULESET.split("@")[0], str(EXAMPLE)]
+    cmd = [sys.executable, "-m", "marginspec.cli", "evaluate", RULESET.split("@", maxsplit=1)[0], str(EXAMPLE)]
     for label, fresh in (("empty kernel cache (parse + compile)", True), ("warm kernel cache", False)):
         times = []
         with tempfile.TemporaryDirectory() as cache, tempfile.TemporaryDirectory() as pyc:
@@ -124,7 +124,7 @@ def main() -> None:
     ap.add_argument("--quick", action="store_true", help="smaller batches and fewer repeats")
     args = ap.parse_args()
     print(f"marginspec {marginspec.__version__}, Python {sys.version.split()[0]}, numpy {np.__version__}, {os.cpu_count()} CPUs")
-    print(f"\n1. Cold start ({RULESET.split('@')[0]}, bundled example)")
+    print(f"\n1. Cold start ({RULESET.split('@', maxsplit=1)[0]}, bundled example)")
     cold_cli(3 if args.quick else 7)
     print(f"\n2. One warm evaluation ({RULESET}, 5 currencies, 20 positions)")
     warm_single(3 if args.quick else 7)

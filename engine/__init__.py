@@ -1,12 +1,17 @@
 """marginspec: crypto venues' margin rules as versioned data, and a generic
 engine that evaluates them against account snapshots."""
 
-from .version import __version__
-from .api import Rules, evaluate, load  # noqa: E402
-from .errors import (  # noqa: E402
-    EvaluationError, MarginspecError, RuleFileError, RuleFileErrors, SnapshotError, UsageError,
+from .api import Rules, evaluate, load
+from .errors import (
+    EvaluationError,
+    MarginspecError,
+    RuleFileError,
+    RuleFileErrors,
+    SnapshotError,
+    UsageError,
 )
-from .run.result import Result  # noqa: E402
+from .run.result import Result
+from .version import __version__
 
 __all__ = [
     "EvaluationError", "MarginspecError", "Result", "RuleFileError", "RuleFileErrors", "Rules",

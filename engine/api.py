@@ -18,14 +18,14 @@ from typing import Any
 
 import numpy as np
 
-from .run.batch import BLOCK_ACCOUNTS, Batch
-from .source.catalog import Catalog, parse_date
 from .errors import SnapshotError
+from .run.batch import BLOCK_ACCOUNTS, Batch
 from .run.evaluate import Evaluation, evaluate_batch, evaluate_snapshot
 from .run.kernel import Kernel, load_kernel
 from .run.result import Result, build_result
-from .source.ruleset import RuleSet
 from .run.snapshot import Snapshot, SnapshotFormat, parse_as_of
+from .source.catalog import Catalog, parse_date
+from .source.ruleset import RuleSet
 
 
 class Rules:
@@ -57,7 +57,7 @@ class Rules:
     def evaluate(self, data: Any, at: dt.date | str | None = None, source: str | None = None) -> Result:
         """Evaluate one snapshot; `at` (default: the snapshot's as_of date) is recorded in the receipt."""
         snap = self.snapshot(data, source)
-        when = parse_date(at, "--at") if isinstance(at, str) else (at or snap.as_of.astimezone(dt.timezone.utc).date())
+        when = parse_date(at, "--at") if isinstance(at, str) else (at or snap.as_of.astimezone(dt.UTC).date())
         return build_result(self.ruleset, self.kernel.plan, snap, evaluate_snapshot(self.kernel, snap), when)
 
     def batch(self, snapshots: list[Any]) -> Batch:
@@ -79,7 +79,7 @@ def snapshot_date(data: Any) -> dt.date:
     if not isinstance(text, str):
         raise SnapshotError([("as_of", "required: the ISO 8601 date or date-time the snapshot was taken")])
     try:
-        return parse_as_of(text).astimezone(dt.timezone.utc).date()
+        return parse_as_of(text).astimezone(dt.UTC).date()
     except ValueError:
         raise SnapshotError([("as_of", f"not a valid ISO 8601 date or date-time: {text!r}")]) from None
 

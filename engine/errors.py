@@ -22,7 +22,7 @@ class Location:
                 parts.append(str(self.column))
         return ":".join(parts)
 
-    def shifted(self, line_offset: int, column: int) -> "Location":
+    def shifted(self, line_offset: int, column: int) -> Location:
         """The location of a spot inside a scalar that starts at this location."""
         line = (self.line or 1) + line_offset
         col = column if line_offset else (self.column or 1) + column - 1

@@ -7,7 +7,6 @@ from __future__ import annotations
 from typing import Any
 
 from hypothesis import strategies as st
-
 from marginspec.ir.plan import Plan
 from marginspec.language.shape import ACCOUNT
 from marginspec.source.ruleset import RuleSet
@@ -26,7 +25,7 @@ def _keys_for(plan: Plan, axis: str, field: str) -> list[str]:
     """Keys a text field may take: what every table it keys knows (any key where a table has '*')."""
     pools = []
     for iv in plan.indexes.values():
-        if iv.how == "table_key" and iv.field == field and (iv.axis == axis or plan.row_axes.get(iv.axis, None) and plan.row_axes[iv.axis].group_of == axis):
+        if iv.how == "table_key" and iv.field == field and (iv.axis == axis or (plan.row_axes.get(iv.axis, None) and plan.row_axes[iv.axis].group_of == axis)):
             keys = [k for k in plan.tables[iv.table or ""].keys if k != "*"]
             if "*" not in plan.tables[iv.table or ""].keys:
                 pools.append(set(keys))

@@ -14,12 +14,12 @@ import zlib
 from pathlib import Path
 
 import pytest
-
-from conftest import DEMO_RULES, quantity
 from marginspec.report.audit import audit, build_report, markdown
 from marginspec.report.audit_html import html_report, math_block
-from marginspec.source.catalog import Catalog
 from marginspec.report.typeset import Unsupported, display_expr, render
+from marginspec.source.catalog import Catalog
+
+from conftest import DEMO_RULES, quantity
 
 # ---------------------------------------------------------------- formulas as mathematics
 
@@ -171,7 +171,7 @@ def test_html_audit_renders_in_headless_chromium(tmp_path):
     if CHROMIUM is None:
         pytest.fail("chromium is not installed: apt-get install -y chromium (the CI script .ci/run installs it)")
     cat = Catalog()
-    rs = cat.load("okx/multi_currency_margin", dt.datetime.now(dt.timezone.utc).date())
+    rs = cat.load("okx/multi_currency_margin", dt.datetime.now(dt.UTC).date())
     page = tmp_path / "audit.html"
     page.write_text(audit(cat, rs, "html"), encoding="utf-8")
     text = page.read_text()

@@ -20,13 +20,13 @@ import stat
 import subprocess
 import sys
 import warnings
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterator
-
-import pytest
+from typing import Any
 
 import marginspec
+import pytest
 from marginspec import cache
 from marginspec.cli import main
 from marginspec.run import kernel

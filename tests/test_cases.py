@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import pytest
+from marginspec.api import Rules
+from marginspec.source.catalog import Catalog
+from marginspec.tools.cases import case_files, load_cases, run_case
 
 from conftest import DEMO_RULES
-from marginspec.api import Rules
-from marginspec.tools.cases import case_files, load_cases, run_case
-from marginspec.source.catalog import Catalog
 
 CATALOG = Catalog([DEMO_RULES])
 CASES = [case for path, display, exchanges in case_files(CATALOG) for case in load_cases(path, display, exchanges)]
@@ -36,5 +36,5 @@ def test_every_bundled_quantity_and_threshold_is_exercised_by_a_case():
         for v in versions:
             if not rid.startswith("demo/"):
                 bundled.setdefault(f"{rid}@{v.valid_from}", Rules(CATALOG.load(f"{rid}@{v.valid_from}")))
-    missing, total = uncovered(bundled, outcomes)
+    missing, _total = uncovered(bundled, outcomes)
     assert not missing, "\n".join(f"{e.file}:{e.line}: {e.section}.{e.name}" for e in missing)

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import yaml
-
-from conftest import quantity
 from marginspec.source.catalog import Catalog
 from marginspec.tools.diff import semantic_diff, verdict
+
+from conftest import quantity
 from test_cli import run
 
 

@@ -9,15 +9,15 @@ import re
 
 import numpy as np
 import pytest
+from marginspec.api import Rules
+from marginspec.backends.exact import as_float, evaluate_exact
+from marginspec.errors import EvaluationError
+from marginspec.ir.compiler import compile_plan
+from marginspec.run.batch import Batch
+from marginspec.run.evaluate import evaluate_batch, evaluate_snapshot
+from marginspec.source.catalog import Catalog
 
 from conftest import quantity
-from marginspec.api import Rules
-from marginspec.run.batch import Batch
-from marginspec.source.catalog import Catalog
-from marginspec.ir.compiler import compile_plan
-from marginspec.errors import EvaluationError
-from marginspec.run.evaluate import evaluate_batch, evaluate_snapshot
-from marginspec.backends.exact import as_float, evaluate_exact
 
 TIERS = {
     "bound": {"unit": "coin", "description": "amount"},

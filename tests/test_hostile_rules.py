@@ -5,15 +5,15 @@ and nothing that reaches the terminal carries a raw control character."""
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import json
 import os
 import textwrap
 import tracemalloc
 
+import marginspec
 import pytest
 import yaml
-
-import marginspec
 from marginspec.cli import main
 from marginspec.errors import RuleFileError, RuleFileErrors, SnapshotError, UsageError
 from marginspec.source.catalog import MAX_EXTENDS, Catalog, parse_date
@@ -84,7 +84,7 @@ def test_a_long_extends_chain_is_refused_with_its_length_and_place(tmp_path):
     dates = [(dt.date(2000, 1, 1) + dt.timedelta(days=i)).isoformat() for i in range(1100)]
     base = json.loads(json.dumps(BASE)) | {"valid_from": dates[0], "quantities": {"q": quantity("1", unit="ratio")}}
     (folder / f"{dates[0]}.yaml").write_text(yaml.safe_dump(base))
-    for prev, date in zip(dates, dates[1:]):
+    for prev, date in itertools.pairwise(dates):
         (folder / f"{date}.yaml").write_text(textwrap.dedent(f"""\
             schema: marginspec/rule-file/v1
             ruleset: t/m

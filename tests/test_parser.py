@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import ast
-
 import os
 import subprocess
 import sys
@@ -13,12 +12,12 @@ import pytest
 import sympy
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from marginspec.errors import Location, RuleFileError, RuleFileErrors
+from marginspec.ir.compiler import Compiler, compile_plan
+from marginspec.language.parser import FormulaParser
+from marginspec.source.catalog import Catalog
 
 from conftest import DEMO_RULES, quantity
-from marginspec.source.catalog import Catalog
-from marginspec.ir.compiler import Compiler, compile_plan
-from marginspec.errors import Location, RuleFileError, RuleFileErrors
-from marginspec.language.parser import FormulaParser
 
 
 @pytest.fixture(scope="module")

@@ -10,8 +10,6 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
-from conftest import quantity
 from marginspec.api import Rules
 from marginspec.backends import runtime, semantics
 from marginspec.backends.exact import as_float, evaluate_exact
@@ -21,6 +19,8 @@ from marginspec.ir.plan import STEP_KINDS, TierTable
 from marginspec.run.batch import Batch
 from marginspec.run.evaluate import evaluate_batch, evaluate_snapshot
 from marginspec.source.catalog import Catalog
+
+from conftest import quantity
 
 GRID = {"scenario": {"grid": {"move": "moves"}, "description": "grid"}}
 MOVES = {"moves": {"value": [-0.1, 0, 0.1], "unit": "ratio", "assumption": "test"}}
@@ -67,7 +67,7 @@ def test_every_backend_is_a_visitor_of_every_step_kind():
         for kind in STEP_KINDS:
             assert getattr(backend, semantics.StepVisitor.METHODS[kind]) is not getattr(semantics.StepVisitor, semantics.StepVisitor.METHODS[kind])
     with pytest.raises(TypeError, match="does not say what aggregate"):
-        class Incomplete(semantics.StepVisitor[None]):  # noqa: F841 - defining it is the test
+        class Incomplete(semantics.StepVisitor[None]):
             def elementwise(self, step): ...
             def gather(self, step): ...
             def lookup(self, step): ...
@@ -188,8 +188,8 @@ def test_the_normal_distribution_is_one_primary_wherever_it_is_printed(make_rule
 
 def test_generated_names_never_collide(make_rules):
     """Tables a.b_c and a_b.c, and references built from axis and input names, used to share one name."""
-    col = lambda c: {c: {"unit": "ratio", "description": c}}  # noqa: E731
-    table = lambda c, rate: {"bound": {"unit": "coin", "description": "x"}, "interval": "lower_open", "columns": col(c),  # noqa: E731
+    col = lambda c: {c: {"unit": "ratio", "description": c}}
+    table = lambda c, rate: {"bound": {"unit": "coin", "description": "x"}, "interval": "lower_open", "columns": col(c),
                              "tiers": {"*": [{"lower": 0, "upper": None, c: rate}]}, "assumption": "test"}
     root = make_rules(tables={"a": table("b_c", 0.25), "a_b": table("c", 0.75)}, quantities={
         "first": quantity("tier(a.b_c, balance)", axis="currency", unit="ratio"),

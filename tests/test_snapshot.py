@@ -6,11 +6,11 @@ import copy
 
 import jsonschema
 import pytest
+from marginspec.api import Rules
+from marginspec.errors import SnapshotError
+from marginspec.source.catalog import Catalog
 
 from conftest import DEMO_RULES
-from marginspec.api import Rules
-from marginspec.source.catalog import Catalog
-from marginspec.errors import SnapshotError
 
 
 @pytest.fixture(scope="module")

@@ -7,13 +7,13 @@ import copy
 import json
 from pathlib import Path
 
-import pytest
-
 import marginspec
-from conftest import DEMO_RULES, DEMO_SNAPSHOT, quantity
+import pytest
 from marginspec.api import Rules
 from marginspec.source.catalog import Catalog
-from marginspec.tools.solve import sensitivity, solve, with_value, parse_cells
+from marginspec.tools.solve import parse_cells, sensitivity, solve, with_value
+
+from conftest import DEMO_RULES, DEMO_SNAPSHOT, quantity
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "exchanges"
 # bundled example -> (rule set, target quantity, cells moved together)
@@ -31,7 +31,7 @@ def value_at(rules: Rules, data: dict, cells: list[str], x: float, name: str) ->
 
 def bisect(rules: Rules, data: dict, cells: list[str], name: str, target: float, lo: float, hi: float) -> float:
     """An independent bisection over evaluations of the whole snapshot."""
-    f = lambda x: value_at(rules, data, cells, x, name) - target  # noqa: E731
+    f = lambda x: value_at(rules, data, cells, x, name) - target
     flo = f(lo)
     for _ in range(200):
         mid = (lo + hi) / 2

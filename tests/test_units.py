@@ -4,12 +4,12 @@ file:line:column and both units; correct formulas pass."""
 from __future__ import annotations
 
 import pytest
+from marginspec.errors import RuleFileError, RuleFileErrors
+from marginspec.ir.compiler import compile_plan
+from marginspec.language.units import parse_unit, show
+from marginspec.source.catalog import Catalog
 
 from conftest import quantity
-from marginspec.source.catalog import Catalog
-from marginspec.ir.compiler import compile_plan
-from marginspec.errors import RuleFileError, RuleFileErrors
-from marginspec.language.units import parse_unit, show
 
 POSITION_UNITS = {
     "ctv": {"axis": "position", "type": "number", "unit": "face/contract", "description": "contract value", "default": 1},

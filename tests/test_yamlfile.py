@@ -1,7 +1,6 @@
 """The safe YAML loader: plain data only, with positions for every value."""
 
 import pytest
-
 from marginspec.errors import RuleFileError
 from marginspec.source.yamlfile import parse_yaml
 

@@ -16,10 +16,10 @@ from typing import Any, Protocol
 
 import sympy
 
+from ..ir.plan import ACCOUNT, Aggregate, Elementwise, Gather, Lookup, Plan, Shape
 from ..language.numbers import rational_of
 from ..language.undefined import undefined
 from .semantics import StepVisitor, Undefined, empty_value, first_extreme
-from ..ir.plan import ACCOUNT, Aggregate, Elementwise, Gather, Lookup, Plan, Shape
 
 Cell = tuple[str, int]  # (input name, row); row 0 on the account
 CHOICES = (sympy.Min, sympy.Max, sympy.Abs, sympy.core.relational.Relational)  # resolved at a point (substitute)

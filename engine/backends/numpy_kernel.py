@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import sympy
 
-from ..language.normal import ncdf
 from ..ir.plan import Aggregate, Elementwise, Gather, Lookup, Plan, Shape
+from ..language.normal import ncdf
 from .printers import NumpyCode, needs_scipy, number_code
 from .semantics import StepVisitor
 

@@ -340,7 +340,7 @@ class PythonGenerator(StepVisitor[None]):
         self.lines[head:head] = binds
         outs = ", ".join(f"{name!r}: v_{name}" for name in self.plan.returned)
         self.emit(f"return {{{outs}}}")
-        consts = [f"E_{i.var.name} = {dict((c, k) for k, c in enumerate(i.codes))!r}" for i in self.plan.inputs if i.codes]
+        consts = [f"E_{i.var.name} = { {c: k for k, c in enumerate(i.codes)}!r}" for i in self.plan.inputs if i.codes]
         imports = ["from bisect import bisect_left, bisect_right", ""]
         return "\n".join(imports + consts + ["", "", "def single_kernel(acct, rows, i, n, T):"] + self.lines) + "\n"
 

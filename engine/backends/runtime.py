@@ -6,6 +6,7 @@ vectorised forms, tested against its scalar ones."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+
 import numpy as np
 
 from ..ir.plan import TierTable

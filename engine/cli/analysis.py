@@ -56,7 +56,7 @@ def cmd_solve(args: argparse.Namespace) -> int:
     rules = Rules(common.catalog(args).load(args.ruleset, at))
     out: dict[str, Any] = {}
     if args.target:
-        name, sep, value = args.target.partition("=")
+        name, _, value = args.target.partition("=")
         try:
             target_value = float(value)
         except ValueError:

@@ -34,7 +34,7 @@ def catalog(args: argparse.Namespace, extra: list[Path] | None = None) -> Catalo
 
 
 def today() -> dt.date:
-    return dt.datetime.now(dt.timezone.utc).date()
+    return dt.datetime.now(dt.UTC).date()
 
 
 def date_option(args: argparse.Namespace, default: dt.date | None = None) -> dt.date | None:

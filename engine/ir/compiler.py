@@ -10,16 +10,15 @@ from typing import Any
 
 import sympy
 
-from ..source import model
-
-from ..language import units
 from ..errors import RuleFileError, RuleFileErrors
-from ..language.parser import FormulaParser
+from ..language import units
 from ..language.numbers import rational_of
+from ..language.parser import FormulaParser
+from ..language.terms import FunctionBinding, TableBinding, Term, broadcast
+from ..source import model
+from ..source.ruleset import RuleSet
 from .lowering import StepBuilder, var_term
 from .plan import ACCOUNT, GridAxis, IndexVar, InputCol, Plan, RowAxis, Shape, TierTable, Var
-from ..source.ruleset import RuleSet
-from ..language.terms import FunctionBinding, TableBinding, Term, broadcast
 
 
 class Compiler(StepBuilder):

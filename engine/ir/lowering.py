@@ -10,9 +10,9 @@ from typing import Any
 
 import sympy
 
-from .plan import ACCOUNT, Aggregate, Elementwise, Gather, IndexVar, Lookup, RowAxis, Shape, Step, Var
 from ..language.terms import Refused, TableBinding, Term
 from ..language.undefined import combine
+from .plan import ACCOUNT, Aggregate, Elementwise, Gather, IndexVar, Lookup, RowAxis, Shape, Step, Var
 
 
 def number_symbol(name: str) -> sympy.Symbol:

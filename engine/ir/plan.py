@@ -243,8 +243,8 @@ def _tuples(x: Any) -> Any:
 def plan_from_json(text: str) -> Plan:
     """Rebuild a runtime plan (no steps, no sympy) from runtime_json output."""
     d = json.loads(text)
-    shape = lambda s: Shape(s["rows"], s["grid"])  # noqa: E731
-    var = lambda v: Var(v["name"], shape(v["shape"]), v["kind"])  # noqa: E731
+    shape = lambda s: Shape(s["rows"], s["grid"])
+    var = lambda v: Var(v["name"], shape(v["shape"]), v["kind"])
     outputs = {v["name"]: var(v) for v in d["outputs"]}
     guards = {g["threshold"]: var(g["var"]) for g in d["guards"]}
     inputs = [InputCol(**dict(i, var=var(i["var"]), codes=tuple(i["codes"]))) for i in d["inputs"]]

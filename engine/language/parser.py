@@ -21,13 +21,22 @@ from typing import Any
 
 import sympy
 
-from . import units
-from .calls import BuiltinCalls
 from ..errors import Location, RuleFileError
-from . import syntax
+from . import syntax, units
+from .calls import BuiltinCalls
 from .shape import Shape
-from .terms import (  # noqa: F401  (AGGREGATES and LOOKUPS are re-exported for other modules)
-    AGGREGATES, BUILTIN_NAMES, ELEMENTWISE, LOOKUPS, FunctionBinding, Lowering, Refused, TableBinding, Term, broadcast, kind_name,
+from .terms import (
+    AGGREGATES,
+    BUILTIN_NAMES,
+    ELEMENTWISE,
+    LOOKUPS,
+    FunctionBinding,
+    Lowering,
+    Refused,
+    TableBinding,
+    Term,
+    broadcast,
+    kind_name,
 )
 from .undefined import combine, undefined
 from .units import UnitMismatch
@@ -165,9 +174,8 @@ class FormulaParser(BuiltinCalls):
                 raise self.fail(node.right, "exponents must be number literals (use exp() and log() for anything else)")
             if abs(b) > MAX_EXPONENT:
                 raise self.fail(node.right, f"exponent {b} is larger than {MAX_EXPONENT} in size")
-            if isinstance(a, sympy.Number) and a != 0 and a.is_finite:
-                if float(abs(b)) * abs(math.log10(abs(float(a)) or 1e-300)) > MAX_LOG10:
-                    raise self.fail(node, "constant is too large")
+            if isinstance(a, sympy.Number) and a != 0 and a.is_finite and float(abs(b)) * abs(math.log10(abs(float(a)) or 1e-300)) > MAX_LOG10:
+                raise self.fail(node, "constant is too large")
             value = a**b
             unit = left.unit**b if left.unit is not None else None
         elif op == "+":

@@ -14,6 +14,7 @@ from __future__ import annotations
 import ast
 import functools
 import io
+import itertools
 import tokenize
 from dataclasses import dataclass
 
@@ -59,7 +60,7 @@ def _tokens(text: str) -> list[tokenize.TokenInfo]:
 def _rename_if(text: str, tokens: list[tokenize.TokenInfo]) -> str:
     """`if` is a Python keyword; rename the call `if(` to `IF(` (same length, so columns still match)."""
     lines = text.split("\n")
-    for tok, nxt in zip(tokens, tokens[1:]):
+    for tok, nxt in itertools.pairwise(tokens):
         if tok.type == tokenize.NAME and tok.string == "if" and nxt.string == "(":
             row, col = tok.start
             line = lines[row - 1]

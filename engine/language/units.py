@@ -90,7 +90,7 @@ def show(unit: Unit | None) -> str:
         shown = str(float(exp)) if exp.q in (2, 4, 5, 8, 10) else str(exp)
         return f"{base}^{shown if '/' not in shown else '(' + shown + ')'}"
 
-    text = lambda e: "*".join(factor(f) for f in sympy.Mul.make_args(e))  # noqa: E731
+    text = lambda e: "*".join(factor(f) for f in sympy.Mul.make_args(e))
     return text(num) if den == 1 else f"{text(num)}/{text(den) if len(sympy.Mul.make_args(den)) == 1 else '(' + text(den) + ')'}"
 
 

@@ -13,15 +13,15 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..version import __version__
 from ..api import Rules, snapshot_date
+from ..errors import MarginspecError
 from ..source.catalog import Catalog
+from ..source.ruleset import RuleSet
 from ..tools.cases import Case, CaseOutcome, case_files, load_cases, run_case
 from ..tools.coverage import exercised
-from .typeset import Rendered, render
-from ..errors import MarginspecError
+from ..version import __version__
 from .text import num
-from ..source.ruleset import RuleSet
+from .typeset import Rendered, render
 
 
 @dataclass

@@ -10,8 +10,8 @@ from typing import Any
 
 from ..version import __version__
 from .audit import Item, Quote, Report, interval_text, kind_of, quotes, values_text
-from .typeset import Rendered
 from .text import num
+from .typeset import Rendered
 
 CSS = """
 :root{--ink:#1d2330;--muted:#5b6475;--line:#dfe3ea;--bg:#f4f6f9;--card:#fff;--accent:#2f5bd3;--pass:#1f8a4c;--fail:#c62f2f;

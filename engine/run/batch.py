@@ -47,7 +47,7 @@ class Batch:
         return self.indexes.index
 
     @classmethod
-    def from_snapshots(cls, plan: Plan, snaps: list[Snapshot], labelled: bool = True) -> "Batch":
+    def from_snapshots(cls, plan: Plan, snaps: list[Snapshot], labelled: bool = True) -> Batch:
         """Stack validated snapshots; their indexes are built again over the whole batch, by the same builder.
         Unlabelled, errors name rows without saying which snapshot (for one snapshot evaluated alone)."""
         labels = [s.source or f"snapshot[{i}]" for i, s in enumerate(snaps)]
@@ -71,7 +71,7 @@ class Batch:
         return cls(len(snaps), columns, indexes, labels if labelled else None)
 
     @classmethod
-    def from_columns(cls, plan: Plan, n: int, account: dict[str, Any] | None = None, **collections: dict[str, Any]) -> "Batch":
+    def from_columns(cls, plan: Plan, n: int, account: dict[str, Any] | None = None, **collections: dict[str, Any]) -> Batch:
         """Build from arrays. Each collection (e.g. positions=...) maps field names to arrays and has an
         `account` array (account number of each row, ascending). A reference may be given as text keys or as
         the row number within the account; a choice as its text or its code."""

@@ -37,7 +37,7 @@ class Categorical:
     codes: np.ndarray  # int64
 
     @classmethod
-    def of(cls, texts: list[Any]) -> "Categorical":
+    def of(cls, texts: list[Any]) -> Categorical:
         """From a list of strings, values in first-seen order (no sort: cheap for one snapshot)."""
         seen: dict[Any, int] = {}
         codes = [seen.setdefault(t, len(seen)) for t in texts]

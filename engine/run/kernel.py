@@ -14,17 +14,17 @@ import importlib.abc
 import importlib.util
 import linecache
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from types import CodeType, ModuleType
-from typing import Any, Callable
+from typing import Any
 
-from ..version import __version__
-
-from ..backends import runtime
 from .. import cache
+from ..backends import runtime
 from ..ir.plan import Plan, plan_from_json, runtime_json
 from ..source.ruleset import RuleSet
+from ..version import __version__
 
 GENERATOR_REVISION = "1"
 

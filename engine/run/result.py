@@ -10,10 +10,10 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
-from ..version import __version__
-from .evaluate import Evaluation
 from ..ir.plan import ACCOUNT, Plan
 from ..source.ruleset import RuleSet
+from ..version import __version__
+from .evaluate import Evaluation
 from .snapshot import Snapshot
 
 SCHEMA_VERSION = "marginspec/rule-file/v1"
@@ -137,7 +137,7 @@ def build_result(rs: RuleSet, plan: Plan, snap: Snapshot, ev: Evaluation, at: dt
         ruleset=rs.id, version=rs.version, file=rs.file.path, file_sha256=rs.file.sha256,
         content_sha256=rs.content_sha256, files=[f.path for f in rs.files], schema_version=SCHEMA_VERSION,
         engine_version=__version__, evaluation_date=at.isoformat(), as_of=snap.as_of.isoformat(),
-        computed_at=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"), backend=ev.backend,
+        computed_at=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"), backend=ev.backend,
     )
     grids = {g.name: {c: list(v) for c, v in g.columns.items()} for g in plan.grid_axes.values()}
     return Result(ruleset=rs.ref, title=rs.title, receipt=receipt, values=_by_row(plan, ev.values, snap.keys),

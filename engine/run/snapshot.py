@@ -15,16 +15,16 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, NotRequired, Required
 
 import numpy as np
 from pydantic import ConfigDict, Field, TypeAdapter, ValidationError
-from typing_extensions import NotRequired, Required, TypedDict
+from typing_extensions import TypedDict
 
 from ..errors import RuleFileError, SnapshotError
 from ..ir.plan import ACCOUNT, Plan
-from ..source.ruleset import RuleSet
 from ..source.datafile import JsonProblem, read_data
+from ..source.ruleset import RuleSet
 from .indexes import INDEX, Categorical, Indexes, build_indexes
 
 MAX_SNAPSHOT_BYTES = 200_000_000
@@ -35,9 +35,9 @@ KEY_TEXT = Annotated[str, Field(min_length=1, max_length=128)]
 def parse_as_of(text: str) -> dt.datetime:
     """ISO 8601 date or date-time; a date means midnight UTC, a time without zone means UTC."""
     value = dt.datetime.fromisoformat(text)
-    value = value if value.tzinfo else value.replace(tzinfo=dt.timezone.utc)
+    value = value if value.tzinfo else value.replace(tzinfo=dt.UTC)
     try:
-        value.astimezone(dt.timezone.utc)  # year 1 or 9999 with an offset has no UTC date
+        value.astimezone(dt.UTC)  # year 1 or 9999 with an offset has no UTC date
     except OverflowError:
         raise ValueError(f"{text} is out of range in UTC") from None
     return value

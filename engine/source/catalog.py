@@ -11,8 +11,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from . import model
 from ..errors import RuleFileError, UsageError
+from . import model
 from .ruleset import FileRecord, Origin, RuleSet, build_entry, check_citations
 from .validation import checked_document
 
@@ -106,8 +106,8 @@ class Catalog:
                 found[key] = RuleFileEntry(rid, m.group(1), path, display, self._exchange_roots(root))
         for (rid, _), entry in sorted(found.items()):
             self.files.setdefault(rid, []).append(entry)
-        for root in dict.fromkeys(r for root in reversed(self.roots) for r in self._exchange_roots(root)):
-            for path in sorted(root.glob("*/venue.yaml")):
+        for exchanges in dict.fromkeys(r for root in reversed(self.roots) for r in self._exchange_roots(root)):
+            for path in sorted(exchanges.glob("*/venue.yaml")):
                 self._read_venue(path)
 
     def _read_venue(self, path: Path) -> None:

@@ -17,9 +17,10 @@ import json
 import math
 import re
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 MAX_DEPTH = 64
 MAX_INT_DIGITS = 40  # 10^40 is beyond any amount, count or size a venue reports
@@ -96,13 +97,12 @@ def _scan(text: str, hit: Callable[[str, list[str | int], int], str | None]) -> 
         line = text.count("\n", 0, m.start()) + 1
         column = m.start() - (text.rfind("\n", 0, m.start()) + 1) + 1
 
-        def problem(message: str) -> JsonProblem:
+        def problem(message: str, line: int = line, column: int = column) -> JsonProblem:
             return JsonProblem(message, line, column, _path_text(path))
 
         if tok in "{[":
             if stack and stack[-1][0] == "arr":
-                kind, i = stack[-1]
-                path.append(i)  # type: ignore[arg-type]
+                path.append(stack[-1][1])  # type: ignore[arg-type]
             message = hit(tok, path, len(stack) + 1)
             if message:
                 return problem(message)

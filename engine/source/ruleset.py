@@ -9,8 +9,8 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from . import model
 from ..errors import Location, RuleFileError, RuleFileErrors
+from . import model
 from .yamlfile import Document, PathKey
 
 

@@ -61,7 +61,7 @@ class Document:
                 "keys": [[list(k), *v] for k, v in self.keys.items()]}
 
     @classmethod
-    def from_json(cls, raw: Any, file: str) -> "Document | None":
+    def from_json(cls, raw: Any, file: str) -> Document | None:
         """The inverse of to_json, or None for anything that is not its output."""
         try:
             return cls(raw["data"], file, {tuple(k): (int(a), int(b)) for k, a, b in raw["values"]},

@@ -11,11 +11,11 @@ from pathlib import Path
 from typing import Any
 
 from ..api import Rules, snapshot_date
-from ..source.catalog import Catalog
 from ..errors import MarginspecError, RuleFileError
 from ..run.result import Result
-from ..source.validation import checked_document
 from ..run.snapshot import read_snapshot_file
+from ..source.catalog import Catalog
+from ..source.validation import checked_document
 from ..source.yamlfile import Document
 
 DEFAULT_REL = 1e-9
@@ -92,7 +92,7 @@ def actual_value(result: Result, target: str) -> Any:
 
 def compare(expected: Any, actual: Any, rel: float, abs_: float) -> str | None:
     """None when equal within tolerance, else a description of the difference."""
-    if isinstance(expected, bool) or isinstance(expected, str) and expected not in ("inf", "-inf"):
+    if isinstance(expected, bool) or (isinstance(expected, str) and expected not in ("inf", "-inf")):
         return None if actual == expected else f"expected {expected!r}, got {actual!r}"
     want = float(expected) if not isinstance(expected, str) else (math.inf if expected == "inf" else -math.inf)
     if not isinstance(actual, (int, float)) or isinstance(actual, bool):

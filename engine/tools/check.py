@@ -7,12 +7,12 @@ import re
 from pathlib import Path
 
 from ..api import Rules
-from .cases import CaseOutcome, case_files, load_cases, run_case
-from ..source.catalog import RULE_FILE, Catalog
-from ..ir.compiler import compile_plan
-from .coverage import uncovered
 from ..errors import MarginspecError, RuleFileError, RuleFileErrors, UsageError
+from ..ir.compiler import compile_plan
 from ..run.kernel import load_kernel
+from ..source.catalog import RULE_FILE, Catalog
+from .cases import CaseOutcome, case_files, load_cases, run_case
+from .coverage import uncovered
 
 CASES = re.compile(r".*\.cases\.yaml$")
 
@@ -26,7 +26,7 @@ def roots_and_selection(paths: list[Path]) -> tuple[list[Path], set[Path] | None
     for p in paths:
         if not p.exists():
             raise UsageError(f"{p}: no such file or folder")
-        files = [p] if p.is_file() else [f for f in p.rglob("*.yaml")]
+        files = [p] if p.is_file() else list(p.rglob("*.yaml"))
         for f in files:
             if RULE_FILE.match(f.name) or CASES.match(f.name):
                 chosen.add(f.resolve())

@@ -11,8 +11,8 @@ import re
 from dataclasses import dataclass
 
 from ..api import Rules
-from .cases import CaseOutcome
 from ..ir.plan import ACCOUNT
+from .cases import CaseOutcome
 
 TARGET_NAME = re.compile(r"^([a-z][a-z0-9_]*)")
 

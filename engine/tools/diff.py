@@ -19,11 +19,11 @@ from typing import Any
 import sympy
 
 from ..api import Rules
-from .cases import Case, actual_value
-from ..ir.compiler import compile_plan
-from ..errors import MarginspecError
 from ..backends.canonical import Canonical
+from ..errors import MarginspecError
+from ..ir.compiler import compile_plan
 from ..source.ruleset import RuleSet
+from .cases import Case, actual_value
 
 MAX_SIMPLIFY_OPS = 400
 PROBES = 8
@@ -125,7 +125,7 @@ def _tables(a: RuleSet, b: RuleSet) -> list[Change]:
 def _tiers(rows: Any) -> str:
     if rows is None:
         return "(none)"
-    shown = lambda v: "inf" if v is None else format(v, "g")  # noqa: E731
+    shown = lambda v: "inf" if v is None else format(v, "g")
     return "[" + ", ".join(" ".join(f"{k}={shown(v)}" for k, v in r.items()) for r in rows) + "]"
 
 

@@ -10,12 +10,12 @@ import math
 from typing import Any
 
 from ..errors import Location, RuleFileError
+from ..ir.plan import ACCOUNT
 from ..language import syntax
 from ..language.terms import AGGREGATES
-from ..ir.plan import ACCOUNT
 from ..run.result import Result
-from ..source.ruleset import RuleSet
 from ..run.snapshot import Snapshot
+from ..source.ruleset import RuleSet
 
 MAX_ROWS = 6
 

@@ -23,12 +23,12 @@ from typing import Any
 import sympy
 
 from ..api import Rules
-from ..ir.compiler import compile_plan
-from ..language.numbers import rational_of
-from ..errors import EvaluationError, SnapshotError, UsageError
-from ..run.evaluate import evaluate_snapshot
 from ..backends.exact import evaluate_exact
+from ..errors import EvaluationError, SnapshotError, UsageError
+from ..ir.compiler import compile_plan
 from ..ir.plan import ACCOUNT
+from ..language.numbers import rational_of
+from ..run.evaluate import evaluate_snapshot
 
 CELL = re.compile(r"^([a-z][a-z0-9_]*)(?:\[([^\]]+)\])?$")
 SOLVE_SECONDS = 10
