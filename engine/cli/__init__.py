@@ -14,9 +14,9 @@ import sys
 from ..errors import MarginspecError, RuleFileError, RuleFileErrors, UsageError
 from ..source.catalog import RULES_ENV
 from ..version import __version__
-from . import analysis, checking, common, evaluate, rules
+from . import analysis, checking, common, evaluate, payloads, rules
 
-COMMAND_MODULES = (rules, evaluate, checking, analysis)
+COMMAND_MODULES = (rules, evaluate, checking, analysis, payloads)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from ..errors import Location, PayloadError, RuleFileError, SnapshotError, UsageError
+from ..errors import PayloadError, SnapshotError, UsageError
 from ..source.catalog import Catalog, Venue
 from ..source.ruleset import RuleSet
 from .mapping import Collection, FieldSpec, Mapping, Source
@@ -86,8 +86,12 @@ class Mapper:
         self.problems: list[Problem] = []
 
     def fail(self) -> None:
+        """Raise the problems found, one per payload cell (an unknown instrument read by four fields is one problem)."""
         if self.problems:
-            raise PayloadError(self.problems[:MAX_PROBLEMS])
+            first: dict[tuple[str, str], Problem] = {}
+            for p in self.problems:
+                first.setdefault((p[0], p[1]) if p[1] else (p[0], p[2]), p)
+            raise PayloadError(list(first.values())[:MAX_PROBLEMS])
 
     # ---------- rows of a source
 
@@ -141,6 +145,7 @@ class Mapper:
 
     def read_field(self, reader: RowReader, spec: FieldSpec, label: str) -> Any:
         """A value, or EMPTY; MISSING when a problem was recorded."""
+        reader.label = label
         try:
             return reader.value(spec, label)
         except ValueProblem as exc:
@@ -160,16 +165,17 @@ class SnapshotBuilder(Mapper):
         self.row_origins: dict[str, str] = {}
         self.cell_reads: dict[tuple[str, str], set[tuple[str, str]]] = {}
         self.notes: list[str] = []
+        self.gaps: set[int] = set()  # sources already reported as giving too few inputs
         self.collection_axis = {a.collection: name for name, a in rs.axes.items() if a.collection}
         self.axis_key = {name: a.key for name, a in rs.axes.items() if a.collection}
 
     def inputs_of(self, axis: str) -> dict[str, Any]:
         return {n: i for n, i in self.rs.inputs.items() if i.axis == axis and not i.from_}
 
-    def convert(self, value: Any, name: str, axis: str, file: str, path: str) -> Any:
+    def convert(self, value: Any, name: str, label: str, file: str, path: str) -> Any:
         """A read value as the type of input `name` (MISSING after recording a problem)."""
         inp = self.rs.inputs[name]
-        where = f"{name}"
+        where = label
 
         def bad(message: str) -> Any:
             self.problems.append((file, path, f"{where}: {message}"))
@@ -225,34 +231,35 @@ class SnapshotBuilder(Mapper):
                     continue
                 out[name] = value
                 continue
-            converted = self.convert(value, name, axis, reader.row.file, reader.row.path)
+            converted = self.convert(value, name, f"{label_of}.{name}", reader.row.file, reader.row.path)
             if converted is MISSING:
                 ok = False
             else:
                 out[name] = converted
         missing = [n for n, i in declared.items() if n not in source.fields and i.default is None]
-        if missing and ok:
-            where = self.mapping_location(source)
-            raise RuleFileError(f"{source.endpoint} rows give no value for {', '.join(missing)}, which {self.rs.ref} needs "
-                                f"(inputs without a default); add them to this source's fields", where)
+        if missing and id(source) not in self.gaps:
+            self.gaps.add(id(source))
+            self.problems.append((reader.row.file, reader.row.path, f"{label_of}: {self.rs.ref} needs {', '.join(missing)} (no default), "
+                                  f"and no payload this mapping reads gives them for {self.mapping.giving(source.endpoint)} rows "
+                                  f"(mapping {source.where_loc})"))
+            ok = False
         return out if ok else None
-
-    def mapping_location(self, source: Source) -> Location:
-        return source.where_loc
 
     def collection(self, coll: Collection, axis: str, name: str) -> list[dict[str, Any]]:
         rows_out: list[dict[str, Any]] = []
         given = [s for s in coll.sources if self.by_endpoint.get(s.endpoint)]
         if not given:
             if not coll.optional:
-                wanted = " or ".join(dict.fromkeys(self.mapping.giving(s.endpoint) for s in coll.sources))
+                wanted = " or ".join(dict.fromkeys(self.mapping.giving(s.endpoint) for s in coll.sources if not s.fill))
                 self.problems.append(("(payloads)", "", f"no payload gives {name}: give {wanted}"))
             return rows_out
         key = self.axis_key.get(axis)
         seen: set[Any] = set()
+        tried = 0
         for source in given:
             for reader in self.rows(source):
-                label = f"{name}[{len(rows_out)}]"
+                label = f"{name}[{tried}]"
+                tried += 1
                 if source.fill and key in source.fields:
                     probe = self.read_field(reader, source.fields[key], f"{label}.{key}")
                     if probe in seen or probe is MISSING:

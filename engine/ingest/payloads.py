@@ -74,9 +74,9 @@ def _venue_error(mapping: Mapping, file: str, data: Any) -> Problem | None:
         if value is MISSING or (rule.allowed is not None and value in rule.allowed):
             continue
         msg, _ = top.read(rule.message)
-        said = f"{msg}" if isinstance(msg, str) and msg else "(no message)"
-        code = f" {rule.path.text} {value!r}" if rule.allowed is not None else ""
-        return (file, path, f"the venue answered with an error{code}: {said}; this is not data (fetch it again)")
+        said = f"{msg!r}" if isinstance(msg, str) and msg else "(no message)"
+        code = f" ({rule.path.text} {value!r})" if rule.allowed is not None else f" ({value!r})"
+        return (file, path, f"an error response, not data: the venue answered{code} {said}")
     return None
 
 

@@ -30,6 +30,10 @@ class ValueProblem(Exception):
         self.file, self.path, self.message = file, path, message
 
 
+class JoinMiss(ValueProblem):
+    """The joined endpoint's payload has no row with this key (an unknown instrument, a coin without a ticker)."""
+
+
 class NeedPayload(Exception):
     """The value lives in the payload of an endpoint that was not given."""
 
@@ -93,6 +97,7 @@ class RowReader:
         self.mapping, self.source, self.row, self.joins = mapping, source, row, joins
         self.reads: set[tuple[str, str]] = set()
         self._locals: dict[str, Any] = {}
+        self.label = ""  # the value being read, for messages about the let names it uses
 
     # ---------- conditions
 
@@ -116,7 +121,7 @@ class RowReader:
 
     def local(self, name: str) -> Any:
         if name not in self._locals:
-            self._locals[name] = self.value(self.source.let[name], name)
+            self._locals[name] = self.value(self.source.let[name], f"{self.label} ({name})" if self.label else name)
         return self._locals[name]
 
     def named(self, name: str, fp: FieldPath | None = None) -> Any:
@@ -166,8 +171,8 @@ class RowReader:
         table = self.joins.table(endpoint)
         if not isinstance(on, str) or on not in table:
             files = ", ".join(p.file for p in self.joins.payloads[endpoint])
-            raise ValueProblem(self.row.file, on_path, f"{label}: {on!r} is not in the {self.mapping.giving(endpoint)} payload "
-                                                       f"({files}), which gives its {spec.path.text if spec.path else 'value'}")
+            raise JoinMiss(self.row.file, on_path, f"{label}: {on!r} is not in the {self.mapping.giving(endpoint)} payload "
+                                                   f"({files}), which gives its {spec.path.text if spec.path else 'value'}")
         return table[on]
 
     def value(self, spec: FieldSpec, label: str) -> Any:
@@ -225,17 +230,30 @@ class RowReader:
         return value
 
     def first_of(self, spec: FieldSpec, label: str) -> Any:
+        """The first alternative that gives a value; one whose payload is missing, or whose joined payload has
+        no row for this key, gives way to the next."""
         needed: list[str] = []
+        missed: list[JoinMiss] = []
         for alt in spec.first_of:
             try:
                 value = self.value(alt, label)
             except NeedPayload as exc:
                 needed += exc.endpoints
                 continue
+            except JoinMiss as exc:
+                missed.append(exc)
+                continue
             if value is not EMPTY:
                 return value
-        if needed and spec.default is NOT_SET:
-            raise NeedPayload(needed)
+        if spec.default is NOT_SET:
+            if needed and missed:
+                wanted = " or ".join(self.mapping.giving(e) for e in dict.fromkeys(needed))
+                miss = missed[0]
+                raise ValueProblem(miss.file, miss.path, f"{miss.message}; nor was the payload of {wanted} given")
+            if needed:
+                raise NeedPayload(needed)
+            if missed:
+                raise missed[0]
         return self.finish(spec, EMPTY, label)
 
 

@@ -1,9 +1,9 @@
 """Reconcile: every value a venue reports in its payloads held against the
 engine's value of the same quantity, with the tolerance the mapping states.
 
-The mapping pairs each reported field (OKX adjEq, mgnRatio, details[].eq; Gate
-total_maintenance_margin ...) with a quantity on an axis (account, a currency,
-a position, a risk unit). Each pair gets a line: reported, computed, absolute
+The mapping pairs each reported field (an adjusted equity, a margin ratio, a
+coin's equity ...) with a quantity on an axis (account, a currency, a
+position, a risk unit). Each pair gets a line: reported, computed, absolute
 and relative difference, tolerance and a verdict. A reported value that the
 snapshot itself was built from, for an input the quantity depends on, is
 marked `input`: agreeing with it proves nothing (eqUsd read to get the USD
