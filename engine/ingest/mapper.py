@@ -54,7 +54,7 @@ class Imported:
     mode_evidence: str
     snapshot: dict[str, Any]
     payloads: list[Payload]
-    row_origins: dict[str, str] = field(default_factory=dict)  # "currencies[0]" -> "balance.json data[0].details[0]"
+    row_origins: dict[str, tuple[str, str]] = field(default_factory=dict)  # "currencies[0]" -> (file, "data[0].details[0]")
     cell_reads: dict[tuple[str, str], set[tuple[str, str]]] = field(default_factory=dict)  # (axis, input) -> payload cells
     notes: list[str] = field(default_factory=list)
 
@@ -66,8 +66,7 @@ class Imported:
             row = path.split(".")[0] if "[" in path.split(".")[0] else ""
             origin = self.row_origins.get(row)
             if origin:
-                file, _, at = origin.partition(" ")
-                problems.append((file, at, f"{path}: {message}"))
+                problems.append((origin[0], origin[1], f"{path}: {message}"))
             else:
                 problems.append(("(snapshot)", path, message))
         return PayloadError(problems)
@@ -145,7 +144,7 @@ class Mapper:
 
     def read_field(self, reader: RowReader, spec: FieldSpec, label: str) -> Any:
         """A value, or EMPTY; MISSING when a problem was recorded."""
-        reader.label = label
+        reader.start(label)
         try:
             return reader.value(spec, label)
         except ValueProblem as exc:
@@ -162,7 +161,7 @@ class SnapshotBuilder(Mapper):
     def __init__(self, mapping: Mapping, payloads: list[Payload], rs: RuleSet):
         super().__init__(mapping, payloads)
         self.rs = rs
-        self.row_origins: dict[str, str] = {}
+        self.row_origins: dict[str, tuple[str, str]] = {}
         self.cell_reads: dict[tuple[str, str], set[tuple[str, str]]] = {}
         self.notes: list[str] = []
         self.gaps: set[int] = set()  # sources already reported as giving too few inputs
@@ -209,12 +208,11 @@ class SnapshotBuilder(Mapper):
         for name, spec in source.fields.items():
             if name != key and name not in declared:
                 continue  # this version of the rule set does not read it
-            before = set(reader.reads)
             value = self.read_field(reader, spec, f"{label_of}.{name}")
             if value is MISSING:
                 ok = False
                 continue
-            self.cell_reads.setdefault((axis, name), set()).update(reader.reads - before or reader.reads)
+            self.cell_reads.setdefault((axis, name), set()).update(reader.reads)
             if value is EMPTY:
                 if name == key:
                     self.problems.append((reader.row.file, reader.row.path, f"{label_of}: the row key {name} is empty"))
@@ -268,11 +266,12 @@ class SnapshotBuilder(Mapper):
                 row = self.build_row(reader, source, axis, label)
                 if row is None:
                     continue
-                self.row_origins[f"{name}[{len(rows_out)}]"] = f"{reader.row.file} {reader.row.path}"
+                self.row_origins[f"{name}[{len(rows_out)}]"] = (reader.row.file, reader.row.path)
                 if key is not None and key not in row:
                     self.problems.append((reader.row.file, reader.row.path, f"{label}: the mapping gives no row key ({key})"))
                     continue
-                seen.add(row.get(key))
+                if key is not None:
+                    seen.add(row[key])
                 rows_out.append(row)
         return rows_out
 
@@ -382,7 +381,7 @@ def import_snapshot(mapping: Mapping, payloads: list[Payload], catalog: Catalog,
         "as_of_from": "--as-of" if as_of else "the latest time in the payloads",
         "payloads": [{"file": p.file, "endpoint": mapping.endpoints[p.endpoint].request, "sha256": p.sha256,
                       "times": sorted({t.isoformat() for t in p.times})[-1:]} for p in payloads],
-        "rows": builder.row_origins, "notes": notes}}
+        "rows": {row: f"{file} {path}" for row, (file, path) in builder.row_origins.items()}, "notes": notes}}
     return Imported(mapping, rs, chosen, evidence, snapshot, payloads, builder.row_origins, builder.cell_reads, notes)
 
 
@@ -417,17 +416,18 @@ def reported_values(mapping: Mapping, payloads: list[Payload]) -> list[Reported]
                     mapper.problems.append((reader.row.file, reader.row.path, f"the {block.axis} key is {describe(key)}, not text"))
                     continue
             for label, rf in block.fields.items():
-                before = set(reader.reads)
                 value = mapper.read_field(reader, rf.value, label)
                 if value is MISSING or value is EMPTY:
                     continue
                 number = number_of(value)
-                cells = sorted(reader.reads - before) or [(reader.row.file, reader.row.path)]
+                cells = sorted(reader.reads) or [(reader.row.file, reader.row.path)]
+                named = [c for c in cells if c[1].split(".")[-1] == (rf.value.path.text.split(".")[-1] if rf.value.path else label)]
+                file, path = (named or cells)[0]
                 if number is None:
-                    mapper.problems.append((cells[-1][0], cells[-1][1], f"{label}: expected a number, got {describe(value)}"))
+                    mapper.problems.append((file, path, f"{label}: expected a number, got {describe(value)}"))
                     continue
-                out.append(Reported(block.axis, key, label, rf.quantity, float(number), cells[-1][0], cells[-1][1],
-                                    rf.tolerance, rf.note, block.source.endpoint))
+                out.append(Reported(block.axis, key, label, rf.quantity, float(number), file, path, rf.tolerance, rf.note,
+                                    block.source.endpoint))
     mapper.fail()
     return out
 

@@ -95,9 +95,15 @@ class RowReader:
 
     def __init__(self, mapping: Mapping, source: Source, row: Row, joins: Joins):
         self.mapping, self.source, self.row, self.joins = mapping, source, row, joins
-        self.reads: set[tuple[str, str]] = set()
-        self._locals: dict[str, Any] = {}
+        self.reads: set[tuple[str, str]] = set()  # every cell read for the value being read (see start)
+        self._locals: dict[str, tuple[Any, set[tuple[str, str]]]] = {}
         self.label = ""  # the value being read, for messages about the let names it uses
+
+    def start(self, label: str) -> None:
+        """Begin reading one value: `reads` will hold the cells it reads (a let value's included, even when
+        an earlier value computed it)."""
+        self.label = label
+        self.reads = set()
 
     # ---------- conditions
 
@@ -121,8 +127,16 @@ class RowReader:
 
     def local(self, name: str) -> Any:
         if name not in self._locals:
-            self._locals[name] = self.value(self.source.let[name], f"{self.label} ({name})" if self.label else name)
-        return self._locals[name]
+            outer = self.reads
+            self.reads = set()
+            try:
+                value = self.value(self.source.let[name], f"{self.label} ({name})" if self.label else name)
+            finally:
+                mine, self.reads = self.reads, outer
+            self._locals[name] = (value, mine)
+        value, mine = self._locals[name]
+        self.reads |= mine
+        return value
 
     def named(self, name: str, fp: FieldPath | None = None) -> Any:
         """A name of a formula or template: a let value, else a field of the row (EMPTY when "")."""

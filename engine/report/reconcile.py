@@ -57,13 +57,13 @@ def summary_line(rec: Reconciliation) -> str:
 def render_text(rec: Reconciliation) -> str:
     out = [f"reconcile {rec.ruleset}: {len(rec.payloads)} payload(s), as of {rec.as_of}; mode {rec.mode} ({rec.mode_from})", ""]
     for axis, lines in _levels(rec).items():
-        head = [axis if axis == "account" else f"{axis} (key)", "field", "quantity", "reported", "computed", "abs diff", "rel diff", "tolerance", "verdict"]
+        head = ["key", "field", "quantity", "reported", "computed", "abs diff", "rel diff", "tolerance", "verdict"]
         body = [[line.key or "" if axis != "account" else "", line.field, line.quantity, num(line.reported),
                  num(line.computed) if line.computed is not None else "-", num(line.abs_diff) if line.abs_diff is not None else "-",
                  _pct(line.rel_diff), _tol(line.tolerance), VERDICT_TEXT[line.verdict]] for line in lines]
         if axis == "account":
             head, body = head[1:], [r[1:] for r in body]
-        out += _table(head, body) + [""]
+        out += [f"{axis} ({len(lines)} reported value{'s' if len(lines) != 1 else ''})"] + _table(head, body) + [""]
     out.append(summary_line(rec))
     bad = [line for line in rec.lines if line.verdict in (DIFFER, NO_ROW)]
     if bad:
