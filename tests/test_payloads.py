@@ -299,3 +299,20 @@ def test_usage_errors_for_unknown_venues_and_times():
         api.import_payloads("nope", [BALANCE])
     with pytest.raises(UsageError, match="no version in force on 2023-05-25"):
         api.import_payloads("gate", GATE_ACCOUNT, mode="multi_currency_margin")
+
+
+def test_check_refuses_a_mapping_that_targets_names_no_rule_set_has(tmp_path):
+    """A typo in a mapping would otherwise leave a value out (a field no version reads) or never compare it."""
+    (tmp_path / "rules").mkdir()
+    user = tmp_path / "exchanges" / "okx" / "payloads"
+    user.mkdir(parents=True)
+    text = (ROOT / "exchanges" / "okx" / "payloads" / "api-v5.yaml").read_text()
+    text = text.replace("      adjEq: {quantity: adjusted_equity}\n      isoEq:", "      adjEq: {quantity: adjusted_equty}\n      isoEq:", 1)
+    text = text.replace("          cash_balance: cashBal\n", "          cash_balnce: cashBal\n", 1)
+    (user / "api-v5.yaml").write_text(text)  # replaces the bundled mapping of the same name
+    proc = run("--rules", str(tmp_path / "rules"), "check", "rules/okx", cwd=ROOT)
+    assert proc.returncode == 3, proc.stdout
+    assert re.search(r"FAIL  .*api-v5\.yaml\n.*api-v5\.yaml:\d+:\d+: currencies\.cash_balnce: no version of the okx rule sets has this input", proc.stdout)
+    assert re.search(r"api-v5\.yaml:\d+:\d+: adjEq: no version of the okx rule sets has a quantity 'adjusted_equty' on axis 'account'", proc.stdout)
+    with pytest.raises(PayloadError):  # the import itself still refuses the payloads the typo leaves a required input out of
+        api.import_payloads("okx", ACCOUNT, mode="multi_currency_margin", rules=[tmp_path / "rules"])

@@ -20,8 +20,9 @@ __all__ = ["Imported", "Mapping", "Payload", "Reported", "exchange_roots", "impo
 
 def exchange_roots(catalog: Catalog) -> list[Path]:
     """The exchanges folders beside the catalog's rules folders, user folders first, then the bundled one."""
-    roots = [r.parent / "exchanges" for r in reversed(catalog.roots)] + [bundled_dir("exchanges")]
-    return list(dict.fromkeys(p for p in roots if p.is_dir()))
+    bundled = bundled_dir("exchanges").resolve()
+    users = [(r.parent / "exchanges").resolve() for r in reversed(catalog.roots)]
+    return list(dict.fromkeys([p for p in users if p.is_dir() and p != bundled] + [bundled]))
 
 
 def snapshot_mapping(catalog: Catalog, venue: str) -> Mapping:

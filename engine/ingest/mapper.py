@@ -19,7 +19,7 @@ from ..errors import PayloadError, SnapshotError, UsageError
 from ..source.catalog import Catalog, Venue
 from ..source.ruleset import RuleSet
 from .mapping import Collection, FieldSpec, Mapping, Source
-from .paths import MISSING, Row, RowsProblem, describe, select_rows
+from .paths import MISSING, RowsProblem, describe, select_rows
 from .payloads import Payload, Problem
 from .reader import EMPTY, Joins, NeedPayload, RowReader, ValueProblem, guarded, number_of
 
@@ -115,7 +115,7 @@ class Mapper:
 
     def mode(self) -> tuple[str | None, str]:
         """The account mode the payloads say, and which payload says it."""
-        found: list[tuple[str, str]] = []
+        found: list[tuple[str, str, str]] = []  # (mode, file, what it says)
         for rule in self.mapping.modes:
             for payload in self.by_endpoint.get(rule.endpoint, []):
                 for row in payload.rows:
@@ -128,13 +128,12 @@ class Mapper:
                         known = ", ".join(f"{k} ({v})" for k, v in rule.values.items())
                         self.problems.append((payload.file, path, f"{rule.path.text} {raw!r} is not a mode this mapping knows ({known})"))
                         continue
-                    found.append((rule.values[str(raw)], f"{payload.file} {path} = {raw!r}"))
-        modes = dict(found)
-        if len(set(modes)) > 1:
-            said = "; ".join(f"{m} ({why})" for m, why in found)
-            self.problems.append((found[0][1].split(" ")[0], "", f"the payloads disagree about the account mode: {said}"))
+                    found.append((rule.values[str(raw)], payload.file, f"{payload.file} {path} = {raw!r}"))
+        if len({mode for mode, _, _ in found}) > 1:
+            said = "; ".join(f"{mode} ({why})" for mode, _, why in found)
+            self.problems.append((found[0][1], "", f"the payloads disagree about the account mode: {said}"))
             return None, ""
-        return (found[0][0], found[0][1]) if found else (None, "")
+        return (found[0][0], found[0][2]) if found else (None, "")
 
     def as_of(self) -> dt.datetime | None:
         times = [t for p in self.payloads for t in p.times]

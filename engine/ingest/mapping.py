@@ -418,3 +418,38 @@ def mapping_files(exchange_roots: list[Path], venue: str, bundled: Path) -> list
 
 def venues_with_mappings(exchange_roots: list[Path]) -> list[str]:
     return sorted({p.parent.parent.name for root in exchange_roots for p in root.glob("*/payloads/*.yaml")})
+
+
+def check_against_rules(mapping: Mapping, rulesets: list[Any]) -> list[RuleFileError]:
+    """Names a mapping targets that no version of the venue's rule sets knows: a snapshot collection or field
+    that is no input, a reported quantity on an axis that has none of that name. (A version may lack a field
+    another has; the mapper leaves out what the version in use does not read, so only names unknown to every
+    version are typos.)"""
+    problems: list[RuleFileError] = []
+    collections: dict[str, set[str]] = {"account": set()}
+    quantities: dict[str, set[str]] = {"account": set()}
+    for rs in rulesets:
+        for name, axis in rs.axes.items():
+            if axis.collection:
+                collections.setdefault(axis.collection, set()).add(axis.key)
+        for name, inp in rs.inputs.items():
+            coll = "account" if inp.axis == "account" else rs.axes[inp.axis].collection
+            if coll and not inp.from_:
+                collections.setdefault(coll, set()).add(name)
+        for name, q in rs.quantities.items():
+            quantities.setdefault(q.axis, set()).add(name)
+    for cname, coll in mapping.snapshot.items():
+        if cname not in collections:
+            problems.append(RuleFileError(f"snapshot.{cname}: no {mapping.venue} rule set has a collection of that name "
+                                          f"(collections: {', '.join(sorted(collections))})", coll.sources[0].where_loc))
+            continue
+        for source in coll.sources:
+            for name, spec in source.fields.items():
+                if name not in collections[cname]:
+                    problems.append(RuleFileError(f"{cname}.{name}: no version of the {mapping.venue} rule sets has this input", spec.where))
+    for block in mapping.reported:
+        for rf in block.fields.values():
+            if rf.quantity not in quantities.get(block.axis, set()):
+                problems.append(RuleFileError(f"{rf.label}: no version of the {mapping.venue} rule sets has a quantity {rf.quantity!r} "
+                                              f"on axis {block.axis!r}", rf.where))
+    return problems

@@ -15,8 +15,9 @@ from .mapping import NOT_SET, Endpoint, FieldSpec, Mapping, Source
 def _rows_text(mapping: Mapping, source: Source) -> str:
     ep = mapping.endpoints[source.endpoint]
     data = ep.data if ep.data is not None else (mapping.data if ep.envelope else "")
-    base = (f"{data}[0]" if ep.single else f"{data}[]") if data else ("(the response)" if ep.single else "[]")
-    text = base + (f".{source.rows.text}" if source.rows else "")
+    base = (f"{data}[0]" if ep.single else f"{data}[]") if data else ("" if ep.single else "[]")
+    rows = source.rows.text if source.rows else ""
+    text = ".".join(p for p in (base, rows) if p) or "(the response)"
     cond = f" where {source.condition.text()}" if source.condition else ""
     return f"{ep.request}: {text}{cond}"
 
