@@ -14,7 +14,7 @@ from __future__ import annotations
 import datetime as dt
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -26,6 +26,13 @@ from .run.result import Result, build_result
 from .run.snapshot import Snapshot, SnapshotFormat, parse_as_of
 from .source.catalog import Catalog, parse_date
 from .source.ruleset import RuleSet
+
+if TYPE_CHECKING:
+    from .ingest import Imported
+    from .tools.reconcile import Reconciliation
+
+Payloads = list[str | Path] | list[Any] | dict[str, Any]
+"""Payload files (paths), payload data (parsed JSON), or a dict of payload data by name."""
 
 
 class Rules:
@@ -94,3 +101,50 @@ def evaluate(spec: str, snapshot: Any, at: dt.date | str | None = None, rules: l
     """Evaluate one snapshot with the version in force on `at` (default: the snapshot's as_of date)."""
     when = parse_date(at, "at") if isinstance(at, str) else (at or snapshot_date(snapshot))
     return Rules(Catalog(rules).load(spec, when)).evaluate(snapshot, when)
+
+
+
+def _from_payloads(venue: str, payloads: Payloads, mode: str | None, ruleset: str | None, as_of: dt.datetime | str | None,
+                   at: dt.date | str | None, rules: list[Path] | None) -> tuple[Imported, Rules, Snapshot]:
+    from .ingest import import_snapshot, load_payloads, payload_sources, snapshot_mapping
+
+    catalog = Catalog(rules)
+    mapping = snapshot_mapping(catalog, venue)
+    loaded = load_payloads(mapping, payload_sources(payloads))
+    when = parse_as_of(as_of) if isinstance(as_of, str) else as_of
+    day = parse_date(at, "at") if isinstance(at, str) else at
+    imported = import_snapshot(mapping, loaded, catalog, mode, ruleset, when, day)
+    r = Rules(imported.ruleset)
+    try:
+        snap = r.snapshot(imported.snapshot, "imported snapshot")
+    except SnapshotError as exc:
+        raise imported.payload_error(exc) from None
+    return imported, r, snap
+
+
+def import_payloads(venue: str, payloads: Payloads, mode: str | None = None, ruleset: str | None = None,
+                    as_of: dt.datetime | str | None = None, at: dt.date | str | None = None,
+                    rules: list[Path] | None = None) -> Imported:
+    """A snapshot from a venue's REST responses through its payload mapping (exchanges/<venue>/payloads/):
+    for the mode the payloads say (or `mode`, or the mode of `ruleset`), checked against the rule set in
+    force on `at` (default: the snapshot's date). `.snapshot` is the snapshot; `.ruleset` the rule set.
+    Raises PayloadError (file, JSON path, message) for anything wrong in the payloads."""
+    return _from_payloads(venue, payloads, mode, ruleset, as_of, at, rules)[0]
+
+
+def evaluate_payloads(spec: str, payloads: Payloads, as_of: dt.datetime | str | None = None, at: dt.date | str | None = None,
+                      rules: list[Path] | None = None) -> Result:
+    """Evaluate straight from payloads with the rule set `spec` (venue/mode or venue/mode@date)."""
+    imported, r, snap = _from_payloads(spec.split("/")[0], payloads, None, spec, as_of, at, rules)
+    return r.evaluate(snap, at)
+
+
+def reconcile(spec: str, payloads: Payloads, as_of: dt.datetime | str | None = None, at: dt.date | str | None = None,
+              rules: list[Path] | None = None, explain: bool = True) -> Reconciliation:
+    """Every value the venue reports in the payloads held against the engine's value (see tools/reconcile)."""
+    from .ingest import reported_values
+    from .tools.reconcile import reconcile as run_reconcile
+
+    imported, r, snap = _from_payloads(spec.split("/")[0], payloads, None, spec, as_of, at, rules)
+    result = r.evaluate(snap, at)
+    return run_reconcile(imported, reported_values(imported.mapping, imported.payloads), result, snap, explain)

@@ -72,6 +72,17 @@ class SnapshotError(MarginspecError):
         super().__init__("\n".join(lines))
 
 
+class PayloadError(MarginspecError):
+    """A venue payload (a REST response) cannot become a snapshot: each problem names the payload file,
+    the JSON path inside it and what was expected."""
+
+    def __init__(self, problems: list[tuple[str, str, str]]):
+        self.problems = problems
+        lines = [f"invalid payload ({len(problems)} problem{'s' if len(problems) != 1 else ''}):"]
+        lines += [f"  {file}{': ' + path if path else ''}: {msg}" for file, path, msg in problems]
+        super().__init__("\n".join(lines))
+
+
 class EvaluationError(MarginspecError):
     """A formula has no defined value for this snapshot (for example 0/0)."""
 

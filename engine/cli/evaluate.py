@@ -15,11 +15,21 @@ from . import common
 def cmd_evaluate(args: argparse.Namespace) -> int:
     from ..report.text import summary
 
-    data = read_snapshot_file(Path(args.snapshot))
-    at = common.date_option(args) or snapshot_date(data)
-    rs = common.catalog(args).load(args.ruleset, at)
-    rules = Rules(rs)
-    snap = rules.snapshot(data, args.snapshot)
+    payloads = getattr(args, "payload", None) or []
+    if bool(payloads) == bool(args.snapshot):
+        raise UsageError("give a SNAPSHOT file, or the venue's payloads with --payload FILE (repeatable), not both")
+    if payloads:
+        from .payloads import from_payloads
+
+        imported, rules, snap = from_payloads(args, args.ruleset.split("/")[0], payloads, ruleset=args.ruleset)
+        rs, at, shown = rules.ruleset, common.date_option(args), f"imported from {len(payloads)} payload(s)"
+    else:
+        data = read_snapshot_file(Path(args.snapshot))
+        at = common.date_option(args) or snapshot_date(data)
+        rs = common.catalog(args).load(args.ruleset, at)
+        rules = Rules(rs)
+        snap = rules.snapshot(data, args.snapshot)
+        shown = args.snapshot
     result = rules.evaluate(snap, at)
     if args.explain and args.explain not in result.trace:
         raise UsageError(f"--explain: {args.explain!r} is not a quantity or threshold of {rs.ref} (see `marginspec show {rs.id}`)")
@@ -34,7 +44,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     elif args.explain:
         print("\n".join(render_explanation(explain_tree(rs, result, snap, args.explain))))
     else:
-        print(summary(rs, result, args.snapshot))
+        print(summary(rs, result, shown))
     return common.EXIT_OK
 
 
@@ -44,9 +54,12 @@ def cmd_explain(args: argparse.Namespace) -> int:
 
 
 def register(sub: argparse._SubParsersAction, parent: argparse.ArgumentParser) -> None:
-    s = sub.add_parser("evaluate", parents=[parent], help="evaluate a snapshot (JSON or YAML)")
+    s = sub.add_parser("evaluate", parents=[parent], help="evaluate a snapshot (JSON or YAML), or a venue's payloads (--payload)")
     s.add_argument("ruleset", metavar="RULESET")
-    s.add_argument("snapshot", metavar="SNAPSHOT", help="snapshot file (.json, .yaml)")
+    s.add_argument("snapshot", metavar="SNAPSHOT", nargs="?", help="snapshot file (.json, .yaml)")
+    s.add_argument("--payload", metavar="FILE", action="append",
+                   help="a venue REST response (JSON) instead of a snapshot; repeatable (see `marginspec import`)")
+    s.add_argument("--as-of", metavar="TIME", help="with --payload: the snapshot's time when the payloads carry none")
     s.add_argument("--at", metavar="DATE", help="evaluation date choosing the version (default: the snapshot's as_of)")
     s.add_argument("--json", action="store_true", help="the full result as JSON (values, states, trace, receipt)")
     s.add_argument("--explain", metavar="NAME", help="the derivation of one quantity or threshold")

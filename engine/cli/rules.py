@@ -49,8 +49,15 @@ def cmd_schema(args: argparse.Namespace) -> int:
     if args.kind == "snapshot":
         if not args.ruleset:
             raise UsageError("schema snapshot needs a RULESET, e.g. marginspec schema snapshot venue/mode")
-        rules = Rules(common.catalog(args).load(args.ruleset, common.date_option(args, common.today())))
-        print(json.dumps(rules.snapshot_schema(), indent=2))
+        catalog = common.catalog(args)
+        rules = Rules(catalog.load(args.ruleset, common.date_option(args, common.today())))
+        out = rules.snapshot_schema()
+        if args.payload_paths:
+            from ..ingest import snapshot_mapping
+            from ..ingest.schema import with_payload_paths
+
+            out = with_payload_paths(out, snapshot_mapping(catalog, rules.ruleset.venue), rules.ruleset)
+        print(json.dumps(out, indent=2))
     else:
         print(json.dumps(schema(args.kind), indent=2))
     return common.EXIT_OK
@@ -86,7 +93,9 @@ def register(sub: argparse._SubParsersAction, parent: argparse.ArgumentParser) -
     s.set_defaults(func=cmd_plan)
 
     s = sub.add_parser("schema", parents=[parent], help="print a JSON Schema")
-    s.add_argument("kind", choices=["rule-file", "table", "cases", "venue", "snapshot"])
+    s.add_argument("kind", choices=["rule-file", "table", "cases", "venue", "payload-mapping", "snapshot"])
     s.add_argument("ruleset", nargs="?", metavar="RULESET", help="for `schema snapshot`")
     s.add_argument("--at", metavar="DATE")
+    s.add_argument("--payload-paths", action="store_true",
+                   help="for `schema snapshot`: add where each field comes from in the venue's payloads (x-payload-path)")
     s.set_defaults(func=cmd_schema)

@@ -27,7 +27,8 @@ if TYPE_CHECKING:
     from jsonschema import Draft202012Validator
     from jsonschema.exceptions import ValidationError
 
-SCHEMA_FILES = {"rule-file": "rule-file.v1.json", "table": "table.v1.json", "cases": "cases.v1.json", "venue": "venue.v1.json"}
+SCHEMA_FILES = {"rule-file": "rule-file.v1.json", "table": "table.v1.json", "cases": "cases.v1.json", "venue": "venue.v1.json",
+                "payload-mapping": "payload-mapping.v1.json"}
 MAX_REPORTED = 20
 
 

@@ -83,6 +83,7 @@ def run_check(paths: list[Path], rule_folders: list[Path], coverage: bool) -> in
             print(f"      case {r.case} ({r.ruleset}):")
             for f in r.failures:
                 print(_indent(f, 10))
+    invalid += _check_mappings(catalog, compiled)
     passed = sum(1 for o in outcomes if o.ok)
     print(f"\n{loaded} rule file(s) loaded, {invalid} invalid; {passed} case(s) passed, {failed} failed")
     if coverage:
@@ -95,6 +96,28 @@ def run_check(paths: list[Path], rule_folders: list[Path], coverage: bool) -> in
     if chosen is not None and loaded + invalid + len(outcomes) == 0:
         raise UsageError("nothing to check in the given paths")
     return 3 if invalid else (1 if failed else 0)
+
+
+def _check_mappings(catalog: Catalog, compiled: dict[str, Rules]) -> int:
+    """Load the payload mappings of the venues checked, and check the names they target against every loaded
+    version of those venues' rule sets; print a line per file, return the number of invalid files."""
+    from ..ingest import exchange_roots
+    from ..ingest.mapping import check_against_rules, load_mapping, mapping_files
+    from ..source.catalog import bundled_dir
+
+    invalid = 0
+    for venue in sorted({r.ruleset.venue for r in compiled.values()}):
+        for path, shown in mapping_files(exchange_roots(catalog), venue, bundled_dir("exchanges")):
+            try:
+                mapping = load_mapping(path, shown)
+                problems = check_against_rules(mapping, [r.ruleset for r in compiled.values() if r.ruleset.venue == venue])
+                if problems:
+                    raise RuleFileErrors(problems)
+                print(f"ok    {shown}  ({len(mapping.endpoints)} endpoints, {sum(len(r.fields) for r in mapping.reported)} reported values)")
+            except (RuleFileError, RuleFileErrors) as exc:
+                invalid += 1
+                print(f"FAIL  {shown}\n{_indent(str(exc))}")
+    return invalid
 
 
 def _indent(text: str, n: int = 6) -> str:

@@ -1,0 +1,61 @@
+"""Venue payloads (saved REST responses) in: snapshots, reported values and table rows out,
+through mapping files that are data (exchanges/<venue>/payloads/*.yaml) and one generic mapper.
+
+Sits beside tools/: it reads source/ (files, rule sets) and language/ (the formula parser)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from ..errors import PayloadError, UsageError
+from ..source.catalog import Catalog, bundled_dir
+from .mapping import Mapping, load_mapping, mapping_files, venues_with_mappings
+from .mapper import Imported, Reported, import_snapshot, load_payloads, reported_values, table_rows
+from .payloads import Payload, UnreadablePayload, data_digest, read_payload
+
+__all__ = ["Imported", "Mapping", "Payload", "Reported", "exchange_roots", "import_snapshot", "load_payloads",
+           "payload_sources", "reported_values", "snapshot_mapping", "table_rows"]
+
+
+def exchange_roots(catalog: Catalog) -> list[Path]:
+    """The exchanges folders beside the catalog's rules folders, user folders first, then the bundled one."""
+    bundled = bundled_dir("exchanges").resolve()
+    users = [(r.parent / "exchanges").resolve() for r in reversed(catalog.roots)]
+    return list(dict.fromkeys([p for p in users if p.is_dir() and p != bundled] + [bundled]))
+
+
+def snapshot_mapping(catalog: Catalog, venue: str) -> Mapping:
+    """The venue's payload mapping that makes snapshots (the one mapping file with a `snapshot` section)."""
+    roots = exchange_roots(catalog)
+    files = mapping_files(roots, venue, bundled_dir("exchanges"))
+    if not files:
+        known = ", ".join(venues_with_mappings(roots)) or "none"
+        raise UsageError(f"no payload mapping for venue {venue!r} (exchanges/<venue>/payloads/*.yaml; venues with one: {known})")
+    mappings = [load_mapping(path, shown) for path, shown in files]
+    with_snapshot = [m for m in mappings if m.snapshot]
+    if len(with_snapshot) != 1:
+        names = ", ".join(m.file for m in with_snapshot) or "none"
+        raise UsageError(f"venue {venue!r} needs exactly one payload mapping with a snapshot section (found: {names})")
+    return with_snapshot[0]
+
+
+def payload_sources(items: list[str | Path] | list[Any] | dict[str, Any]) -> list[tuple[str, Any, str]]:
+    """(name, parsed JSON, sha256) of payload files (paths) or payload data (dicts and lists, named by
+    position, or by key when a dict of them is given); raises PayloadError listing every unreadable file."""
+    out: list[tuple[str, Any, str]] = []
+    problems = []
+    named: list[tuple[str | None, Any]] = list(items.items()) if isinstance(items, dict) else [(None, x) for x in items]
+    for i, (name, item) in enumerate(named):
+        if isinstance(item, (str, Path)) and name is None:
+            try:
+                data, digest = read_payload(item)
+            except UnreadablePayload as exc:
+                problems.append(exc.problem)
+                continue
+            out.append((str(item), data, digest))
+        else:
+            out.append((name or f"payload[{i}]", item, data_digest(item)))
+    if problems:
+        raise PayloadError(problems)
+    return out

@@ -1,0 +1,168 @@
+"""Reconcile: every documentation sample set gives the outcome its samples/index.yaml records, line by line
+(which reported values agree, which differ and why); a planted change to one reported number makes it differ;
+the command's exit codes, JSON and HTML."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from functools import lru_cache
+
+import pytest
+
+import marginspec.api as api
+from marginspec.errors import PayloadError
+from marginspec.tools.reconcile import AGREE, DIFFER, INPUT, NO_ROW, Line, Reconciliation, agree
+from payload_helpers import SAMPLES, as_of_option, copy_with, get_path, run, sample_sets
+
+SETS = sample_sets()
+IDS = [f"{venue}-{name}" for venue, name, _ in SETS]
+
+
+def key_of(line: Line) -> str:
+    return f"{line.axis} {line.key} {line.field}" if line.key is not None else f"{line.axis} {line.field}"
+
+
+@lru_cache(maxsize=None)
+def reconciled(venue: str, name: str) -> Reconciliation:
+    body = dict(sample_sets_by_name()[(venue, name)])
+    return api.reconcile(body["ruleset"], [str(SAMPLES[venue] / p) for p in body["payloads"]], as_of=as_of_option(body))
+
+
+@lru_cache(maxsize=None)
+def sample_sets_by_name() -> dict[tuple[str, str], dict]:
+    return {(venue, name): body for venue, name, body in SETS}
+
+
+@pytest.mark.parametrize("venue, name, body", SETS, ids=IDS)
+def test_sample_set_reconciles_as_recorded(venue, name, body):
+    if "error" in body:
+        with pytest.raises(PayloadError, match=body["error"]):
+            reconciled(venue, name)
+        assert body["reason"]
+        return
+    rec = reconciled(venue, name)
+    assert rec.ruleset == f"{body['ruleset']}@{body['version']}"
+    by = {v: sorted(key_of(line) for line in rec.lines if line.verdict in v) for v in ((AGREE,), (DIFFER, NO_ROW), (INPUT,))}
+    assert by[(AGREE,)] == sorted(body["agree"])
+    assert by[(DIFFER, NO_ROW)] == sorted(body["differ"])
+    assert by[(INPUT,)] == sorted(body.get("input", {}))
+    assert all(reason for reason in body["differ"].values())  # every disagreement has its recorded reason
+    assert rec.agrees is (not body["differ"] and bool(body["agree"]))
+    for line in rec.lines:
+        if line.verdict == DIFFER:
+            assert line.explain is not None and line.explain["name"] == line.quantity
+
+
+@pytest.mark.parametrize("venue, name, body", [s for s in SETS if s[2].get("agree")], ids=[i for i, s in zip(IDS, SETS) if s[2].get("agree")])
+def test_a_planted_change_to_one_reported_number_makes_it_differ(tmp_path, venue, name, body):
+    rec = reconciled(venue, name)
+    planted = next(line for line in rec.lines if line.verdict == AGREE and key_of(line) not in body.get("by_construction", []))
+    paths = [SAMPLES[venue] / p for p in body["payloads"]]
+    src = next(p for p in paths if str(p) == planted.file)
+    original = get_path(json.loads(src.read_text()), planted.path)
+    number = float(original)
+    changed = number * 1.001 + 0.01
+    copy = copy_with(src, tmp_path / src.name, {planted.path: str(changed) if isinstance(original, str) else changed})
+    after = api.reconcile(body["ruleset"], [str(copy if p == src else p) for p in paths], as_of=as_of_option(body))
+    line = next(x for x in after.lines if key_of(x) == key_of(planted))
+    assert line.verdict == DIFFER and line.reported == pytest.approx(changed)
+    assert after.count(AGREE) == rec.count(AGREE) - 1 and after.count(DIFFER) == rec.count(DIFFER) + 1
+
+
+def test_the_quick_margin_sample_agrees_to_full_precision():
+    rec = reconciled("okx", "futures_account")
+    lines = {line.field: line for line in rec.lines if line.axis == "margin_position"}
+    # worked by hand from the sample's pos, liab and markPx with mmr 0.02 and taker fee 0.001 (see margin-tiers.yaml)
+    net = 0.00190433573 * 62891.9 - 99.9998177776581948
+    mm, fees = 99.9998177776581948 * 0.02, 99.9998177776581948 * 1.02 * 0.001
+    assert lines["mgnRatio"].reported == 9.404143929947395 and lines["mgnRatio"].computed == pytest.approx(net / (mm + fees), rel=1e-14)
+    assert lines["liqPx"].computed == pytest.approx(99.9998177776581948 * 1.02 * 1.001 / 0.00190433573, rel=1e-14)
+    assert lines["mmr"].reported == pytest.approx(0.0000318005395854 * 62891.9, rel=1e-15)
+
+
+def test_agreement_within_tolerance():
+    assert agree(100.0, 100.0 + 1e-8, (1e-9, 1e-9))[0]  # relative 1e-10
+    assert not agree(100.0, 100.1, (1e-9, 1e-9))[0]
+    assert agree(3568.62, 3568.62208, (0.01, 1e-9))[0]  # a value printed with 2 decimals
+    assert agree(0.0, 1e-10, (1e-9, 1e-9))[0] and not agree(0.0, 1e-6, (1e-9, 1e-9))[0]
+    assert not agree(5.0, float("inf"), (1.0, 1.0))[0] and agree(float("inf"), float("inf"), (0, 0))[0]
+
+
+# ---------------------------------------------------------------- the command
+
+
+def test_the_recorded_commands_run_from_the_samples_folder():
+    for venue, name, body in SETS:
+        proc = run(*body["command"].split()[1:], cwd=SAMPLES[venue])
+        assert proc.returncode == (3 if "error" in body else 1), (name, proc.stderr)
+        if "error" not in body:
+            assert f"{len(body['agree'])} agree, {len(body['differ'])} differ" in proc.stdout, name
+
+
+def test_reconcile_json_and_html(tmp_path):
+    body = sample_sets_by_name()[("okx", "position_builder")]
+    args = ["reconcile", body["ruleset"], *body["payloads"]]
+    proc = run(*args, "--json", cwd=SAMPLES["okx"])
+    assert proc.returncode == 1
+    out = json.loads(proc.stdout)
+    assert out["counts"] == {"agree": 22, "differ": 13, "no row": 0, "input": 0} and out["agrees"] is False
+    mr1 = next(x for x in out["lines"] if x["field"] == "mr1" and x["key"] == "BTC")
+    assert mr1["payload"] == {"file": "account_position_builder.json", "path": "data[0].riskUnitData[0].mr1"}
+    assert mr1["reported"] == 1164.4109244719994 and mr1["explain"]["formula"] == "max(0, -min(scenario_pnl, over=scenario))"
+    page = tmp_path / "rec.html"
+    proc = run(*args, "--format", "html", "-o", str(page), cwd=SAMPLES["okx"])
+    assert proc.returncode == 1
+    html = page.read_text()
+    assert html.startswith("<!DOCTYPE html>") and "<script" not in html and "@import" not in html
+    assert 'id="level-risk_unit"' in html and "Disagreements" in html and '<pre class="explain">' in html
+    assert "22 agree, 13 differ" in html
+
+
+def test_exit_0_when_everything_agrees_and_1_when_nothing_is_compared(tmp_path):
+    body = sample_sets_by_name()[("okx", "balance_multi_currency")]
+    rec = reconciled("okx", "balance_multi_currency")
+    computed = {key_of(line): line.computed for line in rec.lines}
+    balance = SAMPLES["okx"] / "account_balance.json"
+    usd = 4991.542013297616 / 4992.890093622894  # keep USDT's price: eqUsd / eq
+    fixed = copy_with(balance, tmp_path / "account_balance.json", {
+        "data[0].totalEq": str(computed["account totalEq"]), "data[0].adjEq": str(computed["account adjEq"]),
+        "data[0].details[0].eq": str(computed["currency USDT eq"]), "data[0].details[0].eqUsd": str(computed["currency USDT eq"] * usd),
+        "data[0].details[0].disEq": str(computed["currency USDT disEq"])})
+    others = [str(SAMPLES["okx"] / p) for p in body["payloads"] if p != "account_balance.json"]
+    proc = run("reconcile", body["ruleset"], str(fixed), *others)
+    assert proc.returncode == 0, proc.stdout
+    assert "11 agree, 0 differ" in proc.stdout
+    proc = run("reconcile", "okx/portfolio_margin", str(SAMPLES["okx"] / "account_position_builder_request.json"),
+               str(SAMPLES["okx"] / "constructed" / "position_builder_index_tickers.json"))
+    assert proc.returncode == 1 and "0 agree, 0 differ" in proc.stdout  # nothing compared is not agreement
+
+
+def test_bad_payloads_exit_3(tmp_path):
+    shutil.copy(SAMPLES["okx"] / "ws_login_failure.json", tmp_path / "w.json")
+    proc = run("reconcile", "okx/multi_currency_margin", str(tmp_path / "w.json"))
+    assert proc.returncode == 3 and "an error response, not data" in proc.stderr
+
+
+def test_html_reconcile_renders_in_headless_chromium(tmp_path):
+    import subprocess
+
+    from test_audit import BLANK_PAGE_BYTES, CHROMIUM, _png_facts
+
+    if CHROMIUM is None:
+        pytest.fail("chromium is not installed: apt-get install -y chromium (the CI script .ci/run installs it)")
+    from marginspec.report.reconcile import render_html
+
+    page = tmp_path / "reconcile.html"
+    page.write_text(render_html(reconciled("okx", "position_builder")), encoding="utf-8")
+    text = page.read_text()
+    assert "src=" not in text and "url(" not in text and "<script" not in text  # nothing fetched, nothing run
+    png = tmp_path / "reconcile.png"
+    proc = subprocess.run([CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                           "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                           f"--user-data-dir={tmp_path / 'profile'}", f"--screenshot={png}", "--window-size=1280,2000",
+                           page.as_uri()], capture_output=True, text=True, timeout=180)
+    assert png.is_file(), f"chromium wrote no screenshot (exit {proc.returncode}): {proc.stderr[-2000:]}"
+    data = png.read_bytes()
+    width, height, distinct_rows = _png_facts(data)
+    assert (width, height) == (1280, 2000) and len(data) > BLANK_PAGE_BYTES and distinct_rows > 300
