@@ -135,7 +135,7 @@ def import_payloads(venue: str, payloads: Payloads, mode: str | None = None, rul
 def evaluate_payloads(spec: str, payloads: Payloads, as_of: dt.datetime | str | None = None, at: dt.date | str | None = None,
                       rules: list[Path] | None = None) -> Result:
     """Evaluate straight from payloads with the rule set `spec` (venue/mode or venue/mode@date)."""
-    imported, r, snap = _from_payloads(spec.split("/")[0], payloads, None, spec, as_of, at, rules)
+    _imported, r, snap = _from_payloads(spec.split("/", maxsplit=1)[0], payloads, None, spec, as_of, at, rules)
     return r.evaluate(snap, at)
 
 
@@ -145,6 +145,6 @@ def reconcile(spec: str, payloads: Payloads, as_of: dt.datetime | str | None = N
     from .ingest import reported_values
     from .tools.reconcile import reconcile as run_reconcile
 
-    imported, r, snap = _from_payloads(spec.split("/")[0], payloads, None, spec, as_of, at, rules)
+    imported, r, snap = _from_payloads(spec.split("/", maxsplit=1)[0], payloads, None, spec, as_of, at, rules)
     result = r.evaluate(snap, at)
     return run_reconcile(imported, reported_values(imported.mapping, imported.payloads), result, snap, explain)

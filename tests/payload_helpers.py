@@ -33,7 +33,7 @@ def as_of_option(body: dict[str, Any]) -> str | None:
 
 def set_path(data: Any, path: str, value: Any) -> None:
     """Set the value at a JSON path such as data[0].details[0].eq or [0].value (as reconcile reports them)."""
-    parts = [p for p in re.findall(r"\[(\d+)\]|\.?([A-Za-z_][A-Za-z0-9_]*)|\['([^']*)'\]", path)]
+    parts = list(re.findall(r"\[(\d+)\]|\.?([A-Za-z_][A-Za-z0-9_]*)|\['([^']*)'\]", path))
     keys: list[Any] = [int(i) if i else (name or quoted) for i, name, quoted in parts]
     target = data
     for k in keys[:-1]:

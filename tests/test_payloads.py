@@ -9,12 +9,12 @@ import re
 from pathlib import Path
 
 import pytest
-
-import marginspec.api as api
+from marginspec import api
 from marginspec.errors import PayloadError, RuleFileError, RuleFileErrors, UsageError
 from marginspec.ingest import load_payloads, payload_sources, snapshot_mapping, table_rows
 from marginspec.ingest.mapping import load_mapping
 from marginspec.source.catalog import Catalog
+
 from payload_helpers import ROOT, SAMPLES, as_of_option, copy_with, run, sample_sets
 
 OKX = SAMPLES["okx"]

@@ -6,13 +6,13 @@ from __future__ import annotations
 
 import json
 import shutil
-from functools import lru_cache
+from functools import cache
 
 import pytest
-
-import marginspec.api as api
+from marginspec import api
 from marginspec.errors import PayloadError
 from marginspec.tools.reconcile import AGREE, DIFFER, INPUT, NO_ROW, Line, Reconciliation, agree
+
 from payload_helpers import SAMPLES, as_of_option, copy_with, get_path, run, sample_sets
 
 SETS = sample_sets()
@@ -23,13 +23,13 @@ def key_of(line: Line) -> str:
     return f"{line.axis} {line.key} {line.field}" if line.key is not None else f"{line.axis} {line.field}"
 
 
-@lru_cache(maxsize=None)
+@cache
 def reconciled(venue: str, name: str) -> Reconciliation:
     body = dict(sample_sets_by_name()[(venue, name)])
     return api.reconcile(body["ruleset"], [str(SAMPLES[venue] / p) for p in body["payloads"]], as_of=as_of_option(body))
 
 
-@lru_cache(maxsize=None)
+@cache
 def sample_sets_by_name() -> dict[tuple[str, str], dict]:
     return {(venue, name): body for venue, name, body in SETS}
 

@@ -21,7 +21,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     if payloads:
         from .payloads import from_payloads
 
-        imported, rules, snap = from_payloads(args, args.ruleset.split("/")[0], payloads, ruleset=args.ruleset)
+        _imported, rules, snap = from_payloads(args, args.ruleset.split("/")[0], payloads, ruleset=args.ruleset)
         rs, at, shown = rules.ruleset, common.date_option(args), f"imported from {len(payloads)} payload(s)"
     else:
         data = read_snapshot_file(Path(args.snapshot))

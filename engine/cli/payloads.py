@@ -62,7 +62,7 @@ def write_output(text: str, target: str | None) -> None:
 
 
 def cmd_import(args: argparse.Namespace) -> int:
-    imported, rules, snap = from_payloads(args, args.venue, args.payloads, mode=args.mode)
+    imported, _rules, _snap = from_payloads(args, args.venue, args.payloads, mode=args.mode)
     write_output(json.dumps(imported.snapshot, indent=2), args.output)
     if args.output:
         print(f"marginspec: wrote {args.output}: a snapshot for {imported.ruleset.ref} ({imported.mode}, {imported.mode_evidence})", file=sys.stderr)

@@ -10,8 +10,8 @@ from typing import Any
 
 from ..errors import PayloadError, UsageError
 from ..source.catalog import Catalog, bundled_dir
-from .mapping import Mapping, load_mapping, mapping_files, venues_with_mappings
 from .mapper import Imported, Reported, import_snapshot, load_payloads, reported_values, table_rows
+from .mapping import Mapping, load_mapping, mapping_files, venues_with_mappings
 from .payloads import Payload, UnreadablePayload, data_digest, read_payload
 
 __all__ = ["Imported", "Mapping", "Payload", "Reported", "exchange_roots", "import_snapshot", "load_payloads",

@@ -86,7 +86,7 @@ class RowFormula:
     choices: dict[str, tuple[str, ...]]
 
     @classmethod
-    def parse(cls, text: str, where: Location, choices: dict[str, tuple[str, ...]], condition: bool = False) -> "RowFormula":
+    def parse(cls, text: str, where: Location, choices: dict[str, tuple[str, ...]], condition: bool = False) -> RowFormula:
         """Parse `text`; raises a located RuleFileError for anything the language does not allow."""
         low = _RowLowering(choices)
         term = _RowParser(low, where).parse(text)  # type: ignore[arg-type]

@@ -106,7 +106,7 @@ class Mapper:
                     continue
                 for row in rows:
                     reader = RowReader(self.mapping, source, row, self.joins)
-                    keep = guarded(lambda: reader.holds(source.condition), self.problems)
+                    keep = guarded(lambda reader=reader: reader.holds(source.condition), self.problems)
                     if keep is True:
                         out.append(reader)
         return out
@@ -366,7 +366,7 @@ def import_snapshot(mapping: Mapping, payloads: list[Payload], catalog: Catalog,
         timed = ", ".join(f"{e.request} ({e.time[0].text})" for e in mapping.endpoints.values() if e.time) or "none"
         raise UsageError(f"no payload says when it was taken; give --as-of (payloads with a time: {timed})")
     spec = ruleset if ruleset and "@" in ruleset else f"{mapping.venue}/{chosen}"
-    rs = catalog.load(spec, at or when.astimezone(dt.timezone.utc).date())
+    rs = catalog.load(spec, at or when.astimezone(dt.UTC).date())
     builder = SnapshotBuilder(mapping, payloads, rs)
     snapshot = builder.build(when)
     builder.fail()

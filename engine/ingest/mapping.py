@@ -53,11 +53,11 @@ class FieldSpec:
     kind: str
     path: FieldPath | None = None
     join: str | None = None
-    on: "FieldSpec | None" = None
+    on: FieldSpec | None = None
     formula: RowFormula | None = None
     template: tuple[tuple[str, str | None], ...] = ()  # (literal text, name read after it or None)
     constant: Any = NOT_SET
-    first_of: tuple["FieldSpec", ...] = ()
+    first_of: tuple[FieldSpec, ...] = ()
     split: tuple[str, int] | None = None
     mapping: dict[str, Any] | None = None
     default: Any = NOT_SET
@@ -429,7 +429,7 @@ def check_against_rules(mapping: Mapping, rulesets: list[Any]) -> list[RuleFileE
     collections: dict[str, set[str]] = {"account": set()}
     quantities: dict[str, set[str]] = {"account": set()}
     for rs in rulesets:
-        for name, axis in rs.axes.items():
+        for axis in rs.axes.values():
             if axis.collection:
                 collections.setdefault(axis.collection, set()).add(axis.key)
         for name, inp in rs.inputs.items():

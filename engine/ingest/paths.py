@@ -45,7 +45,7 @@ class FieldPath:
     is_key: bool = False
 
     @classmethod
-    def parse(cls, text: str) -> "FieldPath":
+    def parse(cls, text: str) -> FieldPath:
         """Parse a path the mapping schema has already checked (raises ValueError otherwise)."""
         rest = text.lstrip("^")
         ups = len(text) - len(rest)
@@ -73,7 +73,7 @@ class RowsPath:
     steps: tuple[tuple[str | None, str], ...]
 
     @classmethod
-    def parse(cls, text: str) -> "RowsPath":
+    def parse(cls, text: str) -> RowsPath:
         steps = []
         for seg in text.split("."):
             m = _ROWSEG.match(seg)
@@ -90,7 +90,7 @@ class Row:
     data: Any
     path: str
     file: str
-    parents: tuple["Row", ...] = ()
+    parents: tuple[Row, ...] = ()
     key: str | None = None
 
     def read(self, fp: FieldPath) -> tuple[Any, str]:

@@ -166,7 +166,7 @@ def _epoch(value: Any, unit: str) -> dt.datetime | str | None:
     seconds = number / 1000 if unit == "ms" else number
     if not number.is_finite() or not (0 <= seconds < 10_000_000_000):
         return f"time {value!r} is out of range for epoch {unit}"
-    return dt.datetime.fromtimestamp(float(seconds), dt.timezone.utc)
+    return dt.datetime.fromtimestamp(float(seconds), dt.UTC)
 
 
 def _keys_of(mapping: Mapping, data: Any) -> str:

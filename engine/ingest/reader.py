@@ -6,9 +6,10 @@ so a snapshot value (and a reconcile line) can say where it came from."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
-from typing import Any, Callable
+from typing import Any
 
 from .formula import FormulaProblem
 from .mapping import NOT_SET, Condition, FieldSpec, Mapping, Source
@@ -118,10 +119,7 @@ class RowReader:
             inside = value in values or (value is EMPTY and "" in values)
             if inside == negated:
                 return False
-        for a, b in cond.same:
-            if self.named(a.text, a) != self.named(b.text, b):
-                return False
-        return True
+        return all(self.named(a.text, a) == self.named(b.text, b) for a, b in cond.same)
 
     # ---------- values
 
