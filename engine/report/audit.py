@@ -105,7 +105,7 @@ def _targets_version(catalog: Catalog, case: Case, rs: RuleSet) -> bool:
 
 def run_cases(catalog: Catalog, rs: RuleSet, rules: Rules) -> tuple[list[tuple[Case, CaseOutcome]], int]:
     """The cases of the rule set that ran on this version (failed ones included), and how many ran on others."""
-    compiled = {rs.ref: rules}
+    compiled = {rs.key: rules}
     mine, others = [], 0
     for path, display, exchanges in case_files(catalog):
         for case in load_cases(path, display, exchanges):
@@ -227,12 +227,13 @@ def markdown(r: Report) -> str:
     for n, t in rs.tables.items():
         cols = list(t.columns)
         out += [f"### {n}", "", _md(t.title or ""), "", f"Bound in `{t.bound.unit}` ({interval_text(t.interval)})"
-                + (f"; from `exchanges/{t.file}`" if t.file else "") + (f"; as of {t.as_of}" if t.as_of else ""), ""]
-        out += ["| key | lower | upper | " + " | ".join(cols) + " |", "|---" * (3 + len(cols)) + "|"]
+                + f"; `{_md(t.where)}`; status: **{_md(t.status_text())}**", ""]
+        out += ["| key | lower | upper | " + " | ".join(cols) + " | status |", "|---" * (4 + len(cols)) + "|"]
         for key, rows in t.tiers.items():
-            for row in rows:
+            for j, row in enumerate(rows):
+                ref = t.row_refs.get(key, ())[j] if j < len(t.row_refs.get(key, ())) else None
                 out.append(f"| `{key}` | {num(row['lower'])} | {num(row['upper']) if row['upper'] is not None else '∞'} | "
-                           + " | ".join(num(row.get(c)) for c in cols) + " |")
+                           + " | ".join(num(row.get(c)) for c in cols) + f" | {t.status_of(key, j)}" + (f" [{_md(ref)}]" if ref else "") + " |")
         out += [""] + _md_quotes(quotes(rs, t, "tables", n))
     if r.functions:
         out += ["## Functions", ""]

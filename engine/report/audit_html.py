@@ -253,18 +253,19 @@ def tier_table(rs: Any, n: str, t: Any) -> str:
             count += 1
             keycell = f'<th rowspan="{len(rows)}" class="key">{e(key)}{" <small>any other key</small>" if key == "*" else ""}</th>' if i == 0 else ""
             upper = "∞" if row.get("upper") is None else num(row["upper"])
-            body.append(f'<tr>{keycell}<td class="num">{num(row["lower"])}</td><td class="num">{upper}</td>'
-                        + "".join(f'<td class="num">{num(row.get(c))}</td>' for c in cols) + "</tr>")
+            status = t.status_of(key, i)
+            body.append(f'<tr class="{status}">{keycell}<td class="num">{num(row["lower"])}</td><td class="num">{upper}</td>'
+                        + "".join(f'<td class="num">{num(row.get(c))}</td>' for c in cols) + f'<td class="status">{status}</td></tr>')
     cols_dl = "".join(f"<dt>{e(c)} <small>{e(col.unit)}</small></dt><dd>{e(col.description)}</dd>" for c, col in t.columns.items())
-    where = f"exchanges/{t.file}" if t.file else "inline in the rule file"
+    where = f"{t.where}; {t.status_text()}"
     srcs = "".join(quote_block(q) for q in quotes(rs, t, "tables", n))
     return (f'<details class="table" id="e-{e(n)}"{" open" if count <= 12 else ""}><summary><b>{e(n)}</b> {e(t.title or "")} '
             f'<small>{len(t.tiers)} keys, {count} tiers · {e(where)}</small></summary>'
             f'{f"<p>{e(t.description)}</p>" if t.description else ""}'
             f'<p class="meta">bound: {e(t.bound.description)} <small>[{e(t.bound.unit)}]</small>; {interval_text(t.interval)}'
-            f'{f"; keyed by {e(t.keyed_by)}" if t.keyed_by else ""}{f"; as of {e(t.as_of)}" if t.as_of else ""}</p>'
+            f'{f"; keyed by {e(t.keyed_by)}" if t.keyed_by else ""}</p>'
             f'<div class="pair"><div><dl class="cols">{cols_dl}</dl>'
-            f'<table class="grid tiers"><thead><tr><th>key</th><th>lower</th><th>upper</th>{head}</tr></thead><tbody>{"".join(body)}</tbody></table></div>'
+            f'<table class="grid tiers"><thead><tr><th>key</th><th>lower</th><th>upper</th>{head}<th>status</th></tr></thead><tbody>{"".join(body)}</tbody></table></div>'
             f'<div class="sources"><h4>Documentation</h4>{srcs or "<p class=none>No quoted source; see the assumption.</p>"}{callouts(t)}</div></div></details>')
 
 

@@ -31,6 +31,7 @@ class CaseOutcome:
     failures: list[str] = field(default_factory=list)
     checked: list[str] = field(default_factory=list)
     version: str | None = None  # the rule-set version the case ran on (venue/mode@date)
+    build: str | None = None  # the version with the table versions it was built with (RuleSet.key)
     rows: dict[str, int] = field(default_factory=dict)  # rows per axis in the case's snapshot
 
     @property
@@ -110,11 +111,11 @@ def run_case(catalog: Catalog, case: Case, compiled: dict[str, Rules]) -> CaseOu
     try:
         data = _snapshot_data(case)
         spec = f"{case.ruleset}@{case.body['version']}" if "version" in case.body else case.ruleset
-        rs = catalog.load(spec, None if "version" in case.body else snapshot_date(data))
-        rules = compiled.setdefault(rs.ref, Rules(rs))
+        rs = catalog.load(spec, snapshot_date(data))  # the snapshot's date picks the tables (and the version, unless pinned)
+        rules = compiled.setdefault(rs.key, Rules(rs))
         snap = rules.snapshot(data, f"{case.file}:{case.name}")
         result = rules.evaluate(snap)
-        out.version, out.rows = rs.ref, dict(snap.counts)
+        out.version, out.build, out.rows = rs.ref, rs.key, dict(snap.counts)
     except MarginspecError as exc:
         out.failures.append(str(exc))
         return out

@@ -51,12 +51,15 @@ def run_check(paths: list[Path], rule_folders: list[Path], coverage: bool) -> in
             ):
                 continue
             try:
-                rs = catalog.load_file(e)
-                plan = compile_plan(rs)
-                load_kernel(rs, plan)
-                compiled[rs.ref] = Rules(rs)
+                days = catalog.table_dates(e, catalog.window_end(e))
+                for day in days:  # every combination of table versions the version is used with
+                    rs = catalog.load_file(e, at=day)
+                    plan = compile_plan(rs)
+                    load_kernel(rs, plan)
+                    compiled[rs.key] = Rules(rs)
                 loaded += 1
-                print(f"ok    {e.display}  ({len(rs.quantities)} quantities, {len(rs.thresholds)} thresholds, {len(rs.tables)} tables)")
+                dated = f", built with the tables of {len(days)} dates" if len(days) > 1 else ""
+                print(f"ok    {e.display}  ({len(rs.quantities)} quantities, {len(rs.thresholds)} thresholds, {len(rs.tables)} tables{dated})")
             except (RuleFileError, RuleFileErrors) as exc:
                 invalid += 1
                 broken.add(rid)
