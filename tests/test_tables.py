@@ -256,3 +256,77 @@ def test_a_not_modelled_condition_is_checked_like_a_formula(make_rules):
                        quantities={"total": quantity("sum(balance * price)")}, ruleset="t/taken")
     with pytest.raises(RuleFileError, match="collection 'positions' is a part of the snapshot"):
         Catalog([taken]).load("t/taken@2025-01-01")
+
+
+# ---------------------------------------------------------------- provenance of quotes
+
+DOC_TEXT = """url: https://example.org/a
+url: https://www.example.org/a-mirror/
+title: announcement
+read: 2026-12-06 from a stored copy
+coverage: excerpts
+---
+OKX will adjust MR1 and MR6 parameters from 8:00 am to 10:00 am UTC on January 6, 2025.
+[...]
+BTC, ETH +/– 0%, 4%, 8%, 12%
+"""
+
+
+def quoted(make_rules: Any, *citations: dict[str, Any]) -> Path:
+    root = make_rules(documents={"a": {"url": "https://example.org/a", "title": "announcement"}},
+                      quantities={"q": {"axis": "account", "unit": "USD", "formula": "sum(balance * price)", "sources": list(citations)}})
+    folder = root.parent / "exchanges" / "t" / "documents"
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "a.txt").write_text(DOC_TEXT)
+    return root
+
+
+def test_check_rejects_a_verbatim_quote_that_is_not_in_the_stored_text(make_rules, capsys):
+    root = quoted(make_rules, {"ref": "a", "quote": "MR6 = 50% of the loss at the extreme move"})
+    assert run_check([root], [], coverage=False) == 3
+    out = capsys.readouterr().out
+    assert "rules/t/m/2025-01-01.yaml:" in out  # file:line:column of the quote
+    assert "quote cited as the verbatim text of 'a' is not in its stored text" in out and "a.txt" in out
+
+
+@pytest.mark.parametrize("quote", [
+    "OKX will adjust MR1 and MR6 parameters from 8:00 am to 10:00 am UTC on January 6, 2025",
+    "okx will adjust MR1 and MR6 parameters … on January 6, 2025",          # ellipsis, case, punctuation
+    "BTC, ETH | +/- 0%, 4%, 8%, 12%",                                       # table pipes, another dash
+])
+def test_check_accepts_the_documents_words_however_punctuated(make_rules, quote):
+    assert run_check([quoted(make_rules, {"ref": "a", "quote": quote})], [], coverage=False) == 0
+
+
+@pytest.mark.parametrize("quote", ["BTC, ETH +/– 0%, 5%, 10%, 15%", "OKX will adjust MR1 and MR6 parameters … on January 15, 2025"])
+def test_a_changed_number_is_not_the_documents_words(make_rules, quote):
+    assert run_check([quoted(make_rules, {"ref": "a", "quote": quote})], [], coverage=False) == 3
+
+
+def test_a_derivation_says_so_and_is_not_checked_against_the_text(make_rules):
+    root = quoted(make_rules, {"ref": "a", "quote": "MR6 = 50% of the loss", "kind": "derived",
+                               "derived_from": "the position-builder sample: mr6 is half the loss at the extreme move"})
+    assert run_check([root], [], coverage=False) == 0
+    unsaid = quoted(make_rules, {"ref": "a", "quote": "MR6 = 50% of the loss", "kind": "derived"})
+    with pytest.raises(RuleFileErrors, match="missing required key 'derived_from'"):
+        Catalog([unsaid]).load("t/m@2025-01-01")
+
+
+def test_the_audit_says_beside_each_quote_what_it_is(make_rules):
+    from marginspec.report.audit import audit
+
+    root = quoted(make_rules, {"ref": "a", "quote": "BTC, ETH +/– 0%, 4%, 8%, 12%"},
+                  {"ref": "a", "quote": "the grid is symmetric", "kind": "paraphrase", "derived_from": "the reference notes' summary"})
+    cat = Catalog([root])
+    md = audit(cat, cat.load("t/m@2025-01-01"))
+    assert "verbatim, found in the stored text (exchanges/t/documents/a.txt)" in md
+    assert "paraphrase: the reference notes' summary" in md
+    html = audit(cat, cat.load("t/m@2025-01-01"), "html")
+    assert 'class="prov verbatim"' in html and 'class="prov derived"' in html
+
+
+def test_a_malformed_document_text_is_a_located_error(make_rules):
+    root = quoted(make_rules, {"ref": "a", "quote": "BTC"})
+    (root.parent / "exchanges" / "t" / "documents" / "a.txt").write_text("url: https://example.org/a\nsource: x\n---\ntext\n")
+    with pytest.raises(RuleFileError, match=r"a\.txt:2:1: header line 'source: x'"):
+        Catalog([root]).document_texts

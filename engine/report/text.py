@@ -92,7 +92,8 @@ def show(rs: RuleSet) -> str:
     def cite(entry: Any, pad: str) -> None:
         for c in entry.sources:
             d = rs.documents.get(c.ref)
-            out.append(f"{pad}source [{c.ref}] {d.url if d else ''}")
+            what = "verbatim" if c.kind == "verbatim" else f"{c.kind}, from {c.derived_from}"
+            out.append(f"{pad}source [{c.ref}] {d.url if d else ''} ({what})")
             out.extend(textwrap.wrap(f'"{c.quote}"', 100, initial_indent=pad + "  ", subsequent_indent=pad + "  "))
         for label in ("assumption", "ambiguity"):
             text = getattr(entry, label, None)

@@ -11,7 +11,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from functools import cached_property
+
 from . import model
+from .provenance import DocumentText, scan_texts
 from ..errors import RuleFileError, UsageError
 from .ruleset import FileRecord, Origin, RuleSet, build_entry, check_citations, sha256_of
 from .validation import checked_document
@@ -139,6 +142,12 @@ class Catalog:
                 found[key] = TableFileEntry(tid, m.group(1), path, display)
         for (tid, _), entry in sorted(found.items()):
             self.tables.setdefault(tid, []).append(entry)
+
+    @cached_property
+    def document_texts(self) -> dict[str, DocumentText]:
+        """The stored texts of cited documents (exchanges/<venue>/documents/*.txt), by URL; user folders win."""
+        roots = [bundled_dir("exchanges")] + [r.parent / "exchanges" for r in self.roots[1:]]
+        return scan_texts(dict.fromkeys(r for r in roots if r.is_dir()))
 
     def table_entry(self, tid: str, at: dt.date) -> TableFileEntry:
         """The version of table `tid` in force on `at`; UsageError (with the versions there are) when none is."""

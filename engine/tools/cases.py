@@ -64,6 +64,26 @@ def load_cases(path: Path, display: str, exchanges: tuple[Path, ...]) -> list[Ca
     return [Case(display, name, doc.data["ruleset"], body, doc, exchanges) for name, body in doc.data["cases"].items()]
 
 
+def case_quote_problems(cases: list[Case], rule_sets: list[Any], texts: dict[str, Any]) -> list[RuleFileError]:
+    """Verbatim quotes of cases that the stored text of their document does not contain. A case cites its
+    file's documents or those of its rule set's versions."""
+    from types import SimpleNamespace
+
+    from ..source.model import Citation, SourceDocument
+    from ..source.provenance import missing_quotes
+
+    entries = []
+    for case in cases:
+        docs: dict[str, Any] = {}
+        for rs in rule_sets:
+            if rs.id == case.ruleset:
+                docs.update(rs.documents)
+        docs.update({k: SourceDocument.model_validate(v) for k, v in (case.doc.data.get("documents") or {}).items()})
+        cited = SimpleNamespace(sources=[Citation.model_validate(c) for c in case.body.get("sources", [])])
+        entries.append((cited, docs, lambda *p, c=case: c.doc.where(("cases", c.name) + p)))
+    return missing_quotes(entries, texts)
+
+
 def _snapshot_data(case: Case) -> Any:
     if "snapshot" in case.body:
         return case.body["snapshot"]

@@ -13,6 +13,8 @@ from ..ir.compiler import compile_plan
 from .coverage import uncovered
 from ..errors import MarginspecError, RuleFileError, RuleFileErrors, UsageError
 from ..run.kernel import load_kernel
+from ..source.provenance import rule_set_problems
+from .cases import case_quote_problems
 
 CASES = re.compile(r".*\.cases\.yaml$")
 
@@ -44,6 +46,7 @@ def run_check(paths: list[Path], rule_folders: list[Path], coverage: bool) -> in
     loaded = 0
     broken: set[str] = set()
     compiled: dict[str, Rules] = {}
+    quoted: set[str] = set()  # files whose quotes were checked against the stored document texts
     for rid, versions in sorted(catalog.files.items()):
         for e in versions:
             if chosen is not None and e.path.resolve() not in chosen and not any(
@@ -57,6 +60,11 @@ def run_check(paths: list[Path], rule_folders: list[Path], coverage: bool) -> in
                     plan = compile_plan(rs)
                     load_kernel(rs, plan)
                     compiled[rs.key] = Rules(rs)
+                    own = {e.display} | {v.file for v in rs.table_versions.values()} - quoted
+                    problems = rule_set_problems(rs, catalog.document_texts, own)
+                    quoted |= own
+                    if problems:
+                        raise RuleFileErrors(problems)
                 loaded += 1
                 dated = f", built with the tables of {len(days)} dates" if len(days) > 1 else ""
                 print(f"ok    {e.display}  ({len(rs.quantities)} quantities, {len(rs.thresholds)} thresholds, {len(rs.tables)} tables{dated})")
@@ -73,6 +81,9 @@ def run_check(paths: list[Path], rule_folders: list[Path], coverage: bool) -> in
             continue
         try:
             cases = load_cases(path, display, exchanges)
+            problems = case_quote_problems(cases, [r.ruleset for r in compiled.values()], catalog.document_texts)
+            if problems:
+                raise RuleFileErrors(problems)
         except MarginspecError as exc:
             invalid += 1
             print(f"FAIL  {display}\n{_indent(str(exc))}")
