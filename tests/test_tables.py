@@ -330,3 +330,47 @@ def test_a_malformed_document_text_is_a_located_error(make_rules):
     (root.parent / "exchanges" / "t" / "documents" / "a.txt").write_text("url: https://example.org/a\nsource: x\n---\ntext\n")
     with pytest.raises(RuleFileError, match=r"a\.txt:2:1: header line 'source: x'"):
         Catalog([root]).document_texts
+
+
+# ---------------------------------------------------------------- the bundled data
+
+EXAMPLES = bundled_dir("exchanges")
+
+
+def test_bundled_portfolio_margin_takes_the_parameters_of_its_date():
+    import marginspec
+
+    snap = {"currencies": [{"currency": "USDT", "cash_balance": 30000, "usd_price": 1}],
+            "positions": [{"inst_id": "BTC-USDT-SWAP", "underlying": "BTC", "contract_type": "linear", "quote_ccy": "usdt",
+                           "settle_currency": "USDT", "size": 100, "ct_val": 0.01, "avg_price": 100000, "mark_price": 100000,
+                           "index_price": 100000}]}
+    before = marginspec.evaluate("okx/portfolio_margin", dict(snap, as_of="2025-01-03"))
+    after = marginspec.evaluate("okx/portfolio_margin", dict(snap, as_of="2025-02-01"))
+    assert before.receipt.version == after.receipt.version == "2024-12-30"
+    used = {r: {t.name: t.valid_from for t in res.receipt.tables} for r, res in (("before", before), ("after", after))}
+    assert used["before"]["underlying_params"] == "2025-01-02" and used["after"]["underlying_params"] == "2025-01-06"
+    assert used["before"]["mr7_tiers"] == "2024-12-30" and used["after"]["mr7_tiers"] == "2025-01-15"
+    assert before.value("mr1", "BTC") == pytest.approx(15000) and after.value("mr1", "BTC") == pytest.approx(12000)  # 15% -> 12% moves
+
+
+def test_the_quick_start_example_margins_its_short_call():
+    import marginspec
+
+    data = json.loads((EXAMPLES / "okx" / "examples" / "multi_currency_margin.json").read_text())
+    result = marginspec.evaluate("okx/multi_currency_margin", data)
+    assert result.warnings == []
+    assert result.value("maintenance_margin_usd", "BTC-USD-260327-110000-C") == pytest.approx(4807)
+    launch = marginspec.evaluate("okx/multi_currency_margin", data, at="2021-06-01")  # a version without option seller margin
+    assert [(w.name, w.rows) for w in launch.warnings] == [("short_options", ["BTC-USD-260327-110000-C"])]
+
+
+def test_every_bundled_example_is_margined_or_warns():
+    import marginspec
+
+    warned = {}
+    for path in sorted(EXAMPLES.glob("*/examples/*.json")):
+        venue, mode = path.parent.parent.name, path.stem
+        data = json.loads(path.read_text())
+        warned[f"{venue}/{mode}"] = [w.name for w in marginspec.evaluate(f"{venue}/{mode}", data).warnings]
+    assert warned["okx/single_currency_margin"] == ["margin_positions"]  # quick margin withdrawn on 2024-05-29
+    assert all(not w for k, w in warned.items() if k != "okx/single_currency_margin"), warned
