@@ -374,3 +374,14 @@ def test_every_bundled_example_is_margined_or_warns():
         warned[f"{venue}/{mode}"] = [w.name for w in marginspec.evaluate(f"{venue}/{mode}", data).warnings]
     assert warned["okx/single_currency_margin"] == ["margin_positions"]  # quick margin withdrawn on 2024-05-29
     assert all(not w for k, w in warned.items() if k != "okx/single_currency_margin"), warned
+
+
+def test_an_old_date_gets_the_old_gate_collateral_table():
+    import marginspec
+
+    snap = {"currencies": [{"currency": "KAS", "available": 1000000, "index_price": 0.15, "borrow_leverage": 3}]}
+    on = marginspec.evaluate("gate/multi_currency_margin", dict(snap, as_of="2024-12-02"))
+    assert on.value("adjusted_equity_usd", "KAS") == pytest.approx(85000)
+    assert [t.valid_from for t in on.receipt.tables if t.table == "gate/margin-adjustment-factors"] == ["2024-12-02"]
+    with pytest.raises(SnapshotError, match="KAS"):  # the table of 1 Dec 2024 has no KAS row (the 8th batch came on 2 Dec)
+        marginspec.evaluate("gate/multi_currency_margin", dict(snap, as_of="2024-12-01"))
