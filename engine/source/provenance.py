@@ -6,9 +6,9 @@ found in that text: an auditor can then trust that "verbatim" means verbatim.
 
 A document text file is a short header, a line `---`, then the text:
 
-    url: https://www.okx.com/help/okx-will-further-adjust-portfolio-margin-parameters
-    title: OKX will further adjust portfolio margin parameters
-    read: 2026-12-06 from a stored copy on the mirror okx-api.aperture.finance
+    url: https://venue.example/help/parameter-adjustment
+    title: The venue will adjust margin parameters
+    read: 2026-12-06 from a stored copy on a mirror
     coverage: excerpts
     ---
     Published on Jan 2, 2025 ...
