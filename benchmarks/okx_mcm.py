@@ -1,8 +1,9 @@
-"""Hand-written baselines of okx/multi_currency_margin@2025-06-16, and synthetic
+"""Hand-written baselines of okx/multi_currency_margin@2021-01-13 on 2024-01-02, and synthetic
 accounts for the benchmarks: the same formulas written out by hand, once in
 plain Python (one snapshot) and once in numpy (columns of many accounts).
 
-They read the same tier tables (exchanges/okx/tables) and compute every
+They read the same tier tables (the versions in force on DATE, through the
+catalog: data only, the formulas are written out here) and compute every
 quantity and threshold of the rule set, so the engine and the baselines do the
 same work; run.py checks that they agree before timing them."""
 
@@ -13,10 +14,16 @@ import math
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-import yaml
+import datetime as dt
 
-TABLES = Path(__file__).resolve().parents[1] / "exchanges" / "okx" / "tables"
+import numpy as np
+
+from marginspec.source.catalog import Catalog
+
+RULESET = "okx/multi_currency_margin@2021-01-13"
+DATE = dt.date(2024, 1, 2)
+_RS = Catalog().load(RULESET, DATE)
+FEE_RATE = float(_RS.parameters["liquidation_fee_rate"].value)  # type: ignore[arg-type]
 CURRENCIES = ["BTC", "ETH", "USDT", "USDC", "SOL"]
 PRICES = [95000.0, 3300.0, 0.9997, 0.9999, 140.0]
 # 20 instrument slots per account: (inst_id, tier_family, contract_type, settle currency index, ct_val, ct_mult, mark)
@@ -34,12 +41,12 @@ for k in range(20):
 
 
 def load_table(name: str) -> dict[str, list[dict[str, Any]]]:
-    return yaml.safe_load((TABLES / name).read_text())["tiers"]
+    return {k: [dict(r) for r in rows] for k, rows in _RS.tables[name].tiers.items()}
 
 
-DISCOUNT = load_table("discount-rate-tiers.yaml")
-POSITION = load_table("position-tiers.yaml")
-BORROW = load_table("borrow-tiers.yaml")
+DISCOUNT = load_table("discount_tiers")  # USD bands
+POSITION = load_table("position_tiers")
+BORROW = load_table("borrow_tiers")
 
 
 # ---------------------------------------------------------------- plain Python
@@ -51,14 +58,13 @@ def _row_tables(table: dict[str, list[dict[str, Any]]], columns: list[str]) -> d
 
 
 PY_DISCOUNT = {k: [(t["lower"], math.inf if t["upper"] is None else t["upper"], t["rate"]) for t in rows] for k, rows in DISCOUNT.items()}
-PY_POSITION = _row_tables(POSITION, ["mmr", "imr", "max_lever"])
+PY_POSITION = _row_tables(POSITION, ["mmr"])
 PY_BORROW = _row_tables(BORROW, ["mmr", "imr"])
 
 
 def handwritten_python(snap: dict[str, Any]) -> dict[str, Any]:
     """Every quantity and threshold of the rule set for one snapshot, written out by hand."""
     currencies, positions = snap["currencies"], snap["positions"]
-    fees = snap.get("account", {}).get("liquidation_fees", 0.0)
     row = {c["currency"]: i for i, c in enumerate(currencies)}
     usd = [c["usd_price"] for c in currencies]
     nc = len(currencies)
@@ -94,7 +100,7 @@ def handwritten_python(snap: dict[str, Any]) -> dict[str, Any]:
         notionals_usd.append(notional_usd)
         settles.append(s)
         crosses.append(cross)
-    tcs, mm_rates, mms, ims, mm_usds, im_usds, iso_ratios, im_rates, levers, iso_liqs = [], [], [], [], [], [], [], [], [], []
+    tcs, mm_rates, mms, ims, mm_usds, im_usds, iso_ratios, iso_liqs = [], [], [], [], [], [], [], []
     position_mmr = position_imr = 0.0
     for p, upl, notional, s, cross in zip(positions, upls, notionals, settles, crosses):
         tc = fam[p["tier_family"]] if cross else abs(p["size"])
@@ -114,11 +120,9 @@ def handwritten_python(snap: dict[str, Any]) -> dict[str, Any]:
         mm_usds.append(mm_usd)
         im_usds.append(im_usd)
         iso_ratios.append(iso_ratio)
-        im_rates.append(cols["imr"][tier])
-        levers.append(cols["max_lever"][tier])
         iso_liqs.append(iso_ratio <= 1)
     equities, cross_eqs, iso_eqs, eq_usds, cross_liabs, liabs, discs, b_mms, b_mm_usds, b_ims, b_im_usds = ([] for _ in range(11))
-    total_eq = iso_eq_usd = upl_usd = adj = borrow_mmr = borrow_imr = 0.0
+    total_eq = iso_eq_usd = upl_usd = adj = borrow_mmr = borrow_imr = liab_usd = 0.0
     for i, c in enumerate(currencies):
         base = c["cash_balance"] + c.get("strategy_equity", 0.0) - c.get("accrued_interest", 0.0)
         cross_eq = base + cross_upl[i] + cross_ov[i]
@@ -127,12 +131,11 @@ def handwritten_python(snap: dict[str, Any]) -> dict[str, Any]:
         u = usd[i]
         cross_liab = -cross_eq if cross_eq < 0 else 0.0
         if cross_eq > 0:
-            disc = 0.0
+            disc, value = 0.0, cross_eq * u
             for lo, hi, rate in PY_DISCOUNT.get(c["currency"]) or PY_DISCOUNT["*"]:
-                if cross_eq <= lo:
+                if value <= lo:
                     break
-                disc += rate * (min(cross_eq, hi) - lo)
-            disc *= u
+                disc += rate * (min(value, hi) - lo)
         else:
             disc = cross_eq * u
         lows, cols = PY_BORROW.get(c["currency"]) or PY_BORROW["*"]
@@ -145,6 +148,7 @@ def handwritten_python(snap: dict[str, Any]) -> dict[str, Any]:
         adj += disc
         borrow_mmr += b_mm_usd
         borrow_imr += b_im_usd
+        liab_usd += cross_liab * u
         equities.append(equity)
         cross_eqs.append(cross_eq)
         iso_eqs.append(iso_eq)
@@ -158,11 +162,12 @@ def handwritten_python(snap: dict[str, Any]) -> dict[str, Any]:
         b_im_usds.append(b_im_usd)
     notional_total = sum(notionals_usd)
     mmr, imr = position_mmr + borrow_mmr, position_imr + borrow_imr
-    ratio = adj / (mmr + fees) if mmr + fees > 0 else math.inf
+    cost = FEE_RATE * (liab_usd + borrow_mmr)
+    ratio = adj / (mmr + cost) if mmr + cost > 0 else math.inf
     return {
         "upl": upls, "option_value": ovs, "notional": notionals, "notional_usd": notionals_usd, "tier_contracts": tcs, "mm_rate": mm_rates,
         "maintenance_margin": mms, "initial_margin": ims, "maintenance_margin_usd": mm_usds, "initial_margin_usd": im_usds,
-        "isolated_margin_ratio": iso_ratios, "tier_im_rate": im_rates, "max_leverage": levers, "isolated_liquidation": iso_liqs,
+        "isolated_margin_ratio": iso_ratios, "isolated_liquidation": iso_liqs,
         "cross_upl": cross_upl, "isolated_upl": iso_upl, "isolated_margin_balance": iso_margin, "cross_option_value": cross_ov,
         "isolated_option_value": iso_ov, "equity": equities, "cross_equity": cross_eqs, "isolated_equity": iso_eqs, "equity_usd": eq_usds,
         "cross_liability": cross_liabs, "liability": liabs, "discounted_equity": discs, "borrow_mm_rate": b_mms,
@@ -170,7 +175,7 @@ def handwritten_python(snap: dict[str, Any]) -> dict[str, Any]:
         "total_equity": total_eq, "isolated_equity_usd": iso_eq_usd, "upl_usd": upl_usd, "adjusted_equity": adj,
         "position_mmr": position_mmr, "borrow_mmr": borrow_mmr, "mmr": mmr, "position_imr": position_imr, "borrow_imr": borrow_imr,
         "imr": imr, "notional_usd_total": notional_total, "equity_to_notional": adj / notional_total if notional_total > 0 else math.inf,
-        "margin_ratio": ratio, "warning": ratio <= 3, "liquidation": ratio <= 1,
+        "liquidation_cost": cost, "margin_ratio": ratio, "warning": ratio <= 3, "liquidation": ratio <= 1,
     }
 
 
@@ -209,8 +214,6 @@ def np_progressive(lower: np.ndarray, width: np.ndarray, value: np.ndarray, key:
 
 FAMILIES = sorted({s[1] for s in SLOTS})
 P_LOW, _, P_MMR = _padded(POSITION, FAMILIES, "mmr")
-_, _, P_IMR = _padded(POSITION, FAMILIES, "imr")
-_, _, P_LEV = _padded(POSITION, FAMILIES, "max_lever")
 D_LOW, D_WID, D_RATE = _padded(DISCOUNT, CURRENCIES, "rate")
 B_LOW, _, B_MMR = _padded(BORROW, CURRENCIES, "mmr")
 _, _, B_IMR = _padded(BORROW, CURRENCIES, "imr")
@@ -249,7 +252,7 @@ def handwritten_numpy(c: dict[str, np.ndarray], n: int) -> dict[str, np.ndarray]
     cross_eq = base + cross_upl + cross_ov - c["accrued_interest"]
     iso_eq = iso_margin + iso_upl + iso_ov
     cross_liab = np.abs(np.minimum(0.0, cross_eq))
-    disc = np.where(cross_eq > 0, np_progressive(D_LOW, D_WID, D_RATE, c["currency_key"], cross_eq) * usd, cross_eq * usd)
+    disc = np.where(cross_eq > 0, np_progressive(D_LOW, D_WID, D_RATE, c["currency_key"], cross_eq * usd), cross_eq * usd)
     b_mm = np_tier(B_LOW, B_MMR, c["currency_key"], cross_liab)
     b_im = np_tier(B_LOW, B_IMR, c["currency_key"], cross_liab)
     b_mm_usd, b_im_usd = cross_liab * b_mm * usd, cross_liab * b_im * usd
@@ -264,15 +267,15 @@ def handwritten_numpy(c: dict[str, np.ndarray], n: int) -> dict[str, np.ndarray]
     borrow_mmr, borrow_imr = per_account(b_mm_usd, acct_c), per_account(b_im_usd, acct_c)
     mmr, imr = position_mmr + borrow_mmr, position_imr + borrow_imr
     notional_total = per_account(notional_usd, acct_p)
-    denom = mmr + c["liquidation_fees"]
+    cost = FEE_RATE * (per_account(cross_liab * usd, acct_c) + borrow_mmr)
+    denom = mmr + cost
     with np.errstate(divide="ignore", invalid="ignore"):
         ratio = np.where(denom > 0, adj / denom, np.inf)
         eq_to_notional = np.where(notional_total > 0, adj / notional_total, np.inf)
     return {
         "upl": upl, "option_value": ov, "notional": notional, "notional_usd": notional_usd, "tier_contracts": tc, "mm_rate": mm_rate,
         "maintenance_margin": mm, "initial_margin": im, "maintenance_margin_usd": mm_usd, "initial_margin_usd": im_usd,
-        "isolated_margin_ratio": iso_ratio, "tier_im_rate": np_tier(P_LOW, P_IMR, c["family_key"], tc),
-        "max_leverage": np_tier(P_LOW, P_LEV, c["family_key"], tc), "isolated_liquidation": iso_ratio <= 1,
+        "isolated_margin_ratio": iso_ratio, "isolated_liquidation": iso_ratio <= 1,
         "cross_upl": cross_upl, "isolated_upl": iso_upl, "isolated_margin_balance": iso_margin, "cross_option_value": cross_ov,
         "isolated_option_value": iso_ov, "equity": equity, "cross_equity": cross_eq, "isolated_equity": iso_eq, "equity_usd": equity * usd,
         "cross_liability": cross_liab, "liability": cross_liab + c["isolated_liability"], "discounted_equity": disc, "borrow_mm_rate": b_mm,
@@ -280,7 +283,7 @@ def handwritten_numpy(c: dict[str, np.ndarray], n: int) -> dict[str, np.ndarray]
         "total_equity": per_account(equity * usd, acct_c), "isolated_equity_usd": per_account(iso_eq * usd, acct_c),
         "upl_usd": per_account(cross_upl * usd, acct_c), "adjusted_equity": adj, "position_mmr": position_mmr, "borrow_mmr": borrow_mmr,
         "mmr": mmr, "position_imr": position_imr, "borrow_imr": borrow_imr, "imr": imr, "notional_usd_total": notional_total,
-        "equity_to_notional": eq_to_notional, "margin_ratio": ratio, "warning": ratio <= 3, "liquidation": ratio <= 1,
+        "equity_to_notional": eq_to_notional, "liquidation_cost": cost, "margin_ratio": ratio, "warning": ratio <= 3, "liquidation": ratio <= 1,
     }
 
 
@@ -301,7 +304,7 @@ def synthetic_snapshot(seed: int) -> dict[str, Any]:
             "avg_price": float(mark * rng.uniform(0.9, 1.1)), "mark_price": float(mark * rng.uniform(0.95, 1.05)),
             "leverage": float(rng.integers(1, 50)), "isolated_margin": float(rng.uniform(100, 5000)) if iso else 0.0,
         })
-    return {"as_of": "2026-01-15T00:00:00Z", "currencies": currencies, "positions": positions}
+    return {"as_of": DATE.isoformat(), "currencies": currencies, "positions": positions}
 
 
 def synthetic_columns(n: int, seed: int = 1) -> dict[str, Any]:
@@ -321,7 +324,7 @@ def synthetic_columns(n: int, seed: int = 1) -> dict[str, Any]:
         "n": n,
         "acct_c": acct_c, "acct_p": acct_p, "currency_code": np.tile(np.arange(nc), n), "currency_key": np.tile(np.arange(nc), n),
         "cash_balance": rng.uniform(-2000, 50000, n * nc) / prices, "usd_price": prices, "accrued_interest": rng.uniform(0, 1, n * nc),
-        "strategy_equity": np.zeros(n * nc), "isolated_liability": np.zeros(n * nc), "liquidation_fees": np.zeros(n),
+        "strategy_equity": np.zeros(n * nc), "isolated_liability": np.zeros(n * nc),
         "slot": slot, "contract_type": ct, "margin_mode": iso.astype(np.int8), "settle_local": settle_local,
         "settle_row": acct_p * nc + settle_local, "size": rng.integers(-3000, 3000, n * npos).astype(float),
         "ct_val": np.array([s[4] for s in SLOTS])[slot], "ct_mult": np.array([s[5] for s in SLOTS])[slot],
@@ -334,7 +337,6 @@ def synthetic_columns(n: int, seed: int = 1) -> dict[str, Any]:
 def engine_collections(c: dict[str, Any]) -> dict[str, Any]:
     """The same columns in the engine's `columns()` form (text as (categories, codes) pairs)."""
     return {
-        "account": {"liquidation_fees": c["liquidation_fees"]},
         "currencies": {"account": c["acct_c"], "currency": (CURRENCIES, c["currency_code"]), "cash_balance": c["cash_balance"],
                        "usd_price": c["usd_price"], "accrued_interest": c["accrued_interest"]},
         "positions": {"account": c["acct_p"], "inst_id": ([s[0] for s in SLOTS], c["slot"]), "tier_family": (FAMILIES, c["family_code"]),

@@ -1,10 +1,11 @@
-"""Hand-written numpy baseline of okx/portfolio_margin@2025-01-06, and synthetic
+"""Hand-written numpy baseline of okx/portfolio_margin on 2025-02-01, and synthetic
 accounts for benchmarks/portfolio_margin.py: the rule set's formulas written out
 by hand, vectorised over all accounts, with the MR1 scenarios as a (rows, 21)
 array.
 
-It reads the same tables (exchanges/okx/tables/pm-*.yaml, discount and borrow
-tiers) and the parameter values of the rule files, and computes every quantity
+It reads the same tables (the versions in force on DATE, through the catalog:
+data only, the formulas are written out here) and the parameter values of the
+rule file, and computes every quantity
 and threshold the engine outputs, so that both do the same work; the benchmark
 checks that they agree before timing them.
 
@@ -17,13 +18,16 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import datetime as dt
+
 import numpy as np
-import yaml
 from scipy.special import ndtr
 
+from marginspec.source.catalog import Catalog
+
 ROOT = Path(__file__).resolve().parents[1]
-RULESET = "okx/portfolio_margin@2025-01-06"
-RULE_FILES = [ROOT / "rules" / "okx" / "portfolio_margin" / f for f in ("2024-12-30.yaml", "2025-01-06.yaml")]
+DATE = dt.date(2025, 2, 1)
+RULESET = "okx/portfolio_margin@2024-12-30"
 
 CURRENCIES = ["BTC", "ETH", "USDT", "USDC"]
 PRICES = [95000.0, 3300.0, 0.9997, 0.9999]
@@ -48,22 +52,12 @@ SLOTS = [
 # ---------------------------------------------------------------- rule-file parameters and tables
 
 
-def _rule_files() -> tuple[dict[str, Any], dict[str, str]]:
-    """Parameter values and table files of the rule set, the later file overriding the earlier."""
-    params: dict[str, Any] = {}
-    tables: dict[str, str] = {}
-    for path in RULE_FILES:
-        doc = yaml.safe_load(path.read_text())
-        params.update({k: v["value"] for k, v in (doc.get("parameters") or {}).items()})
-        tables.update({k: v["file"] for k, v in (doc.get("tables") or {}).items()})
-    return params, tables
-
-
-PARAMS, TABLE_FILES = _rule_files()
+_RS = Catalog().load(RULESET, DATE)  # parameter values and the table versions in force on DATE
+PARAMS: dict[str, Any] = {k: (list(p.value) if isinstance(p.value, tuple) else p.value) for k, p in _RS.parameters.items()}
 
 
 def _tiers(name: str) -> dict[str, list[dict[str, Any]]]:
-    return yaml.safe_load((ROOT / "exchanges" / TABLE_FILES[name]).read_text())["tiers"]
+    return {k: [dict(r) for r in rows] for k, rows in _RS.tables[name].tiers.items()}
 
 
 def _padded(tiers: dict[str, list[dict[str, Any]]], keys: list[str], column: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -99,9 +93,12 @@ def progressive(table: tuple[np.ndarray, np.ndarray, np.ndarray], key: np.ndarra
 
 
 # The per-underlying parameters are one open tier read at 0: a plain per-underlying value.
-_UL = _tiers("underlying_params")
+_UL = {**_tiers("underlying_params")}
+_AS = _tiers("assumed_params")
 UL_PARAMS = {c: np.array([(_UL.get(u) or _UL["*"])[0][c] for u in UNDERLYINGS]) for c in
-             ("mr1_move_1", "mr1_move_2", "mr1_move_3", "mr1_vol_up", "mr1_vol_down", "mr6_move", "mr4_rate", "mr7_rate")}
+             ("mr1_move_1", "mr1_move_2", "mr1_move_3", "mr6_move", "mr4_rate")}
+UL_PARAMS.update({c: np.array([(_AS.get(u) or _AS["*"])[0][c] for u in UNDERLYINGS]) for c in
+                  ("mr1_vol_up", "mr1_vol_down", "mr7_rate", "mr4_perpetual_rate")})
 MR7 = _padded(_tiers("mr7_tiers"), UNDERLYINGS, "multiplier")
 MR9 = _padded(_tiers("mr9_tiers"), ["*"], "rate")
 DISCOUNT = _padded(_tiers("discount_tiers"), CURRENCIES, "rate")
@@ -109,7 +106,7 @@ BORROW_MMR = _padded(_tiers("borrow_tiers"), CURRENCIES, "mmr")
 BORROW_IMR = _padded(_tiers("borrow_tiers"), CURRENCIES, "imr")
 # The scenario grid, vol state varying slowest (as the rule file's axis declares it).
 VOL_STATE = np.repeat(np.array(PARAMS["mr1_vol_states"], dtype=float), len(PARAMS["mr1_price_steps"]))
-PRICE_STEP = np.tile(np.array(PARAMS["mr1_price_steps"]), len(PARAMS["mr1_vol_states"]))
+PRICE_STEP = np.tile(np.array(PARAMS["mr1_price_steps"], dtype=np.intp), len(PARAMS["mr1_vol_states"]))
 EXTREME_SIDE = np.array(PARAMS["mr6_sides"], dtype=float)
 
 
@@ -161,6 +158,8 @@ def handwritten_numpy(c: dict[str, Any], n: int) -> dict[str, np.ndarray]:
     d1 = np.where(option, np.log(f / k) / sd + sd / 2, 0.0)
     delta = np.where(option, sign * ndtr(sign * d1), 0.0)
     cash_delta = np.where(linear, q * mark * f, np.where(inverse, q / mark * f, q * f * delta))
+    idx = c["index_price"]
+    shock_delta = np.where(idx > 0, np.where(linear, q * idx, np.where(inverse, q / mark * idx, 0.0)), np.where(option, 0.0, cash_delta))
     model_value = np.where(option, q * black76(f, k, sd, sign), 0.0)
     vega = np.where(option, q * f * npdf(d1) * np.sqrt(tenor), 0.0)
     theta = np.where(option, -q * f * npdf(d1) * sd / (2 * tenor), 0.0)
@@ -186,7 +185,7 @@ def handwritten_numpy(c: dict[str, Any], n: int) -> dict[str, np.ndarray]:
     def by_ru(values: np.ndarray) -> np.ndarray:
         return np.bincount(ru, weights=values, minlength=n_ru)
 
-    d1_cash_delta = by_ru(np.where(option, 0.0, cash_delta))
+    d1_cash_delta = by_ru(np.where(option, 0.0, shock_delta))
     deriv_cash_delta = by_ru(cash_delta)
     spot = c["spot_row"] >= 0
     spot_usd = np.bincount(c["spot_row"][spot], weights=(c["cash_balance"] * usd)[spot], minlength=n_ru)
@@ -201,8 +200,8 @@ def handwritten_numpy(c: dict[str, Any], n: int) -> dict[str, np.ndarray]:
     mr2 = np.maximum(0.0, -by_ru(theta) * PARAMS["mr2_horizon"])
     vega_sum = by_ru(vega)
     mr3 = PARAMS["mr3_vol_span"] * (by_ru(np.abs(vega)) - np.abs(vega_sum))
-    basis_tenor = np.where(tte > 0, tte, PARAMS["mr4_perpetual_tenor"])
-    mr4 = UL_PARAMS["mr4_rate"][ru_ul] * np.abs(by_ru(cash_delta * basis_tenor))
+    basis_factor = np.where(tte > 0, UL_PARAMS["mr4_rate"][pos_ul] * tte, UL_PARAMS["mr4_perpetual_rate"][pos_ul])
+    mr4 = np.abs(by_ru(cash_delta * basis_factor))
     mr5 = np.maximum(np.maximum(0.0, -by_ru(rate_up)), -by_ru(rate_down))
     extreme_pnl = hedged[:, None] * extreme_move + _runs(ro, opt_ext, n_ru)
     worst6 = extreme_pnl.argmin(axis=1)
@@ -232,17 +231,19 @@ def handwritten_numpy(c: dict[str, Any], n: int) -> dict[str, np.ndarray]:
     mr8 = np.bincount(acct_c, weights=borrow_mmr_usd, minlength=n)
     borrow_imr = np.bincount(acct_c, weights=borrow_imr_usd, minlength=n)
     mmr = deriv_mmr + mr8
-    denom = mmr + c["liquidation_fees"]
+    liquidation_cost = PARAMS["liquidation_fee_rate"] * np.bincount(acct_c, weights=liability * usd + borrow_mmr_usd, minlength=n)
+    denom = mmr + liquidation_cost
     with np.errstate(divide="ignore", invalid="ignore"):
         margin_ratio = np.where(denom > 0, adjusted / denom, np.inf)
     return {
-        "upl": upl, "option_value": option_value, "cash_delta": cash_delta, "basis_tenor": basis_tenor, "option_sign": sign,
+        "upl": upl, "option_value": option_value, "cash_delta": cash_delta, "shock_delta": shock_delta,
+        "mr4_basis_factor": basis_factor, "option_sign": sign,
         "option_sd": sd, "option_d1": d1, "option_delta": delta, "model_value_usd": model_value, "vega_usd": vega,
         "theta_usd": theta, "rate_pnl_up": rate_up, "rate_pnl_down": rate_down,
         **{name: UL_PARAMS[name][pos_ul] for name in ("mr1_move_1", "mr1_move_2", "mr1_move_3", "mr1_vol_up", "mr1_vol_down",
-                                                      "mr4_rate", "mr6_move", "mr7_rate")},
+                                                      "mr4_rate", "mr4_perpetual_rate", "mr6_move", "mr7_rate")},
         "option_scenario_pnl": option_scenario_pnl, "option_extreme_pnl": option_extreme_pnl,
-        "delta_one_cash_delta": d1_cash_delta, "derivatives_cash_delta": deriv_cash_delta, "spot_usd": spot_usd,
+        "shock_cash_delta": d1_cash_delta, "derivatives_cash_delta": deriv_cash_delta, "spot_usd": spot_usd,
         "spot_in_use_usd": spot_in_use, "price_move": price_move, "vol_change": vol_change, "scenario_pnl": scenario_pnl,
         "mr1": mr1, "mr1_price_move": price_move[rows, worst], "mr1_vol_change": mr1_vol_change,
         "mr1_vol_state": np.sign(mr1_vol_change), "mr2": mr2, "mr3": mr3, "mr4": mr4, "mr5": mr5,
@@ -254,7 +255,8 @@ def handwritten_numpy(c: dict[str, Any], n: int) -> dict[str, np.ndarray]:
         "borrow_mmr_usd": borrow_mmr_usd, "borrow_imr_usd": borrow_imr_usd,
         "total_equity": np.bincount(acct_c, weights=equity_usd, minlength=n), "adjusted_equity": adjusted,
         "derivatives_mmr": deriv_mmr, "mr8": mr8, "borrow_imr": borrow_imr, "mmr": mmr,
-        "imr": np.bincount(acct_ru, weights=ru_imr, minlength=n) + borrow_imr, "margin_ratio": margin_ratio,
+        "imr": np.bincount(acct_ru, weights=ru_imr, minlength=n) + borrow_imr, "liquidation_cost": liquidation_cost,
+        "margin_ratio": margin_ratio,
         "warning": margin_ratio <= PARAMS["warning_level"], "liquidation": margin_ratio <= PARAMS["liquidation_level"],
     }
 
@@ -289,7 +291,7 @@ def synthetic_columns(n: int, seed: int = 1) -> dict[str, Any]:
         "cash_balance": rng.uniform(cash_range[cur, 0], cash_range[cur, 1]), "usd_price": np.tile(np.array(PRICES), n),
         "accrued_interest": rng.uniform(0, 5, n * nc),
         # the spot of BTC and ETH joins the account's risk unit of that name; stablecoins join none
-        "spot_row": np.where(cur < nu, acct_c * nu + cur, -1), "liquidation_fees": rng.uniform(0, 100, n),
+        "spot_row": np.where(cur < nu, acct_c * nu + cur, -1),
         "underlying": ul, "ru_row": acct_p * nu + ul, "ru_underlying": np.tile(np.arange(nu), n),
         "contract_type": ct, "option_type": opt_type, "quote_ccy": per_slot([QUOTES.index(s[4]) for s in SLOTS], np.int8),
         "settle_local": settle_local, "settle_row": acct_p * nc + settle_local,
@@ -298,18 +300,18 @@ def synthetic_columns(n: int, seed: int = 1) -> dict[str, Any]:
         "avg_price": mark * rng.uniform(0.8, 1.2, n * npos), "mark_price": mark,
         "time_to_expiry": np.where(expiring, rng.uniform(2 / 365, 0.5, n * npos), 0.0), "strike": strike,
         "implied_vol": np.where(option, rng.uniform(0.35, 0.9, n * npos), 0.0),
+        "index_price": np.where(option, 0.0, px * rng.uniform(0.999, 1.001, n * npos)),
     }
 
 
 def engine_collections(c: dict[str, Any]) -> dict[str, Any]:
     """The same columns in the engine's `columns()` form (text as (categories, codes) pairs, settle as row numbers)."""
     return {
-        "account": {"liquidation_fees": c["liquidation_fees"]},
         "currencies": {"account": c["acct_c"], "currency": (CURRENCIES, c["currency_code"]), "cash_balance": c["cash_balance"],
                        "usd_price": c["usd_price"], "accrued_interest": c["accrued_interest"]},
         "positions": {"account": c["acct_p"], "inst_id": ([s[0] for s in SLOTS], c["slot"]), "underlying": (UNDERLYINGS, c["underlying"]),
                       "contract_type": c["contract_type"], "option_type": c["option_type"], "quote_ccy": c["quote_ccy"],
                       "settle_currency": c["settle_local"], "size": c["size"], "ct_val": c["ct_val"], "ct_mult": c["ct_mult"],
                       "avg_price": c["avg_price"], "mark_price": c["mark_price"], "time_to_expiry": c["time_to_expiry"],
-                      "strike": c["strike"], "implied_vol": c["implied_vol"]},
+                      "strike": c["strike"], "implied_vol": c["implied_vol"], "index_price": c["index_price"]},
     }

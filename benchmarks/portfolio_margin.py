@@ -30,7 +30,7 @@ from marginspec.run.evaluate import evaluate_batch
 
 import okx_pm
 
-RULESETS = ["okx/portfolio_margin@2024-12-30", "okx/portfolio_margin@2025-01-06", "gate/portfolio_margin@2025-01-01"]
+RULESETS = ["okx/portfolio_margin@2024-12-30", "gate/portfolio_margin@2025-01-01"]
 # Run in a fresh interpreter, so that nothing is cached in memory; the timer starts after `import marginspec`.
 PROBE = """
 import sys, time
@@ -106,7 +106,7 @@ def best_of(fns: list[Callable[[], object]], repeat: int) -> list[float]:
 
 
 def batch(n: int, repeat: int, check_n: int) -> None:
-    rules = marginspec.load(okx_pm.RULESET)
+    rules = marginspec.load(okx_pm.RULESET, okx_pm.DATE)
     cols = okx_pm.synthetic_columns(check_n, seed=2)
     b = rules.columns(check_n, **okx_pm.engine_collections(cols))
     engine = evaluate_batch(rules.kernel, b)

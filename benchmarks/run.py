@@ -33,7 +33,7 @@ from marginspec.run.evaluate import evaluate_batch, evaluate_snapshot
 import okx_mcm
 
 ROOT = Path(__file__).resolve().parents[1]
-RULESET = "okx/multi_currency_margin@2025-06-16"
+RULESET = okx_mcm.RULESET
 EXAMPLE = ROOT / "exchanges" / "okx" / "examples" / "multi_currency_margin.json"
 
 
@@ -77,7 +77,7 @@ def best_interleaved(fns: dict[str, tuple[Callable[[], object], int]], repeat: i
 
 
 def warm_single(repeat: int) -> None:
-    rules = marginspec.load(RULESET)
+    rules = marginspec.load(RULESET, okx_mcm.DATE)
     data = okx_mcm.synthetic_snapshot(0)
     snap = rules.snapshot(data)
     values = rules.values(data).values
@@ -96,7 +96,7 @@ def warm_single(repeat: int) -> None:
 
 
 def batch(n: int, repeat: int) -> None:
-    rules = marginspec.load(RULESET)
+    rules = marginspec.load(RULESET, okx_mcm.DATE)
     cols = okx_mcm.synthetic_columns(n)
     t = time.perf_counter()
     b = rules.columns(n, **okx_mcm.engine_collections(cols))

@@ -49,13 +49,35 @@ class Rules:
     def format(self) -> SnapshotFormat:
         return SnapshotFormat(self.kernel.plan, self.ruleset)
 
+    @cached_property
+    def ignored_collections(self) -> dict[str, str]:
+        """Snapshot collections the rule set accepts and ignores (with a warning): {collection: not_modelled name}."""
+        return {nm.collection: n for n, nm in self.ruleset.not_modelled.items() if nm.collection}
+
     def snapshot_schema(self) -> dict[str, Any]:
         """The JSON Schema (draft 2020-12) of this rule set's snapshots."""
-        return self.format.json_schema()
+        schema = self.format.json_schema()
+        for collection, name in self.ignored_collections.items():
+            schema.setdefault("properties", {})[collection] = {
+                "type": "array", "items": {"type": "object"},
+                "description": f"not modelled: accepted and ignored with a warning ({self.ruleset.not_modelled[name].description})"}
+        return schema
 
     def snapshot(self, data: Any, source: str | None = None) -> Snapshot:
-        """Validate plain data (parsed JSON or YAML); raises SnapshotError with JSON paths."""
-        return data if isinstance(data, Snapshot) else self.format.validate(data, source)
+        """Validate plain data (parsed JSON or YAML); raises SnapshotError with JSON paths. Collections the
+        rule set does not model (`not_modelled` with `collection`) are set aside and counted for the warning."""
+        if isinstance(data, Snapshot):
+            return data
+        ignored: dict[str, int] = {}
+        if isinstance(data, dict) and any(c in data for c in self.ignored_collections):
+            for c in self.ignored_collections:
+                if c in data and not (isinstance(data[c], list) and all(isinstance(r, dict) for r in data[c])):
+                    raise SnapshotError([(c, "expected a list of objects (a collection this rule set accepts and ignores)")], source)
+            ignored = {c: len(data[c]) for c in self.ignored_collections if c in data}
+            data = {k: v for k, v in data.items() if k not in self.ignored_collections}
+        snap = self.format.validate(data, source)
+        snap.ignored = ignored
+        return snap
 
     def values(self, data: Any) -> Evaluation:
         """Values and states only (no trace): the fast path for programs."""

@@ -30,7 +30,7 @@ def demo_snapshot() -> dict[str, Any]:
 
 
 BASE = {
-    "schema": "marginspec/rule-file/v1",
+    "schema": "marginspec/rule-file/v2",
     "ruleset": "t/m",
     "valid_from": "2025-01-01",
     "title": "test rule set",

@@ -80,7 +80,7 @@ def test_check_reports_invalid_files_with_locations_and_failing_cases(tmp_path, 
 
 def test_schema_commands_print_json_schemas():
     rule = json.loads(run("schema", "rule-file").stdout)
-    assert rule["$schema"].endswith("2020-12/schema") and rule["properties"]["schema"]["const"] == "marginspec/rule-file/v1"
+    assert rule["$schema"].endswith("2020-12/schema") and rule["properties"]["schema"]["const"] == "marginspec/rule-file/v2"
     snap = json.loads(run("--rules", str(DEMO_RULES), "schema", "snapshot", "demo/basic").stdout)
     assert "positions" in snap["properties"]
     assert run("schema", "snapshot").returncode == 2

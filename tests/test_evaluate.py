@@ -21,7 +21,7 @@ from conftest import quantity
 
 TIERS = {
     "bound": {"unit": "coin", "description": "amount"},
-    "interval": "lower_open",
+    "interval": "lower_open", "status": "illustrative",
     "columns": {"rate": {"unit": "ratio", "description": "rate"}},
     "tiers": {
         "BTC": [{"lower": 0, "upper": 100, "rate": 1}, {"lower": 100, "upper": 200, "rate": 0.5}, {"lower": 200, "upper": None, "rate": 0.25}],

@@ -281,7 +281,7 @@ def test_a_rule_set_that_extends_without_changes_evaluates_identically(tmp_path,
     shutil.copytree(DEMO_RULES, root)
     shutil.copytree(DEMO_RULES.parent / "exchanges", tmp_path / "exchanges")
     (root / "demo" / "basic" / "2025-03-01.yaml").write_text(
-        "schema: marginspec/rule-file/v1\nruleset: demo/basic\nvalid_from: '2025-03-01'\nextends: demo/basic@2025-01-01\n"
+        "schema: marginspec/rule-file/v2\nruleset: demo/basic\nvalid_from: '2025-03-01'\nextends: demo/basic@2025-01-01\n"
         "title: same rules, new date\n"
     )
     cat = Catalog([root])

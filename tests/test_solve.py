@@ -50,7 +50,8 @@ def test_solve_agrees_with_a_bisection_over_evaluate(example, spec, name, cells)
     base = parse_cells(rules, data, cells)[0].base
     target = value_at(rules, data, cells, base * 0.9, name)  # a level the account reaches 10% below today's value
     sol = solve(rules, data, name, target, cells)
-    expected = bisect(rules, data, cells, name, target, base * 0.5, base * 0.99)
+    # bracketed near the root: a margin ratio with short options margined is not monotone over wide moves
+    expected = bisect(rules, data, cells, name, target, base * 0.8, base * 0.99)
     assert sol.root == pytest.approx(expected, rel=1e-6)
     assert sol.method == "symbolic" and sol.closed_form
 

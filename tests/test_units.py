@@ -72,7 +72,7 @@ def test_a_reference_without_as_unit_cannot_carry_a_row_coin(make_rules):
 
 
 def test_table_reads_need_the_unit_of_the_tiers(make_rules):
-    table = {"bound": {"unit": "USD", "description": "USD value"}, "interval": "lower_open",
+    table = {"bound": {"unit": "USD", "description": "USD value"}, "interval": "lower_open", "status": "illustrative",
              "columns": {"r": {"unit": "ratio", "description": "rate"}}, "tiers": {"*": [{"lower": 0, "upper": None, "r": 1}]},
              "assumption": "test"}
     root = make_rules(tables={"t": table}, quantities={"q": quantity("progressive(t.r, balance)", axis="currency", unit="coin")})

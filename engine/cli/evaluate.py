@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 
 from ..api import Rules, snapshot_date
@@ -41,8 +42,12 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         if args.explain:
             payload["explain"] = explain_tree(rs, result, snap, args.explain)
         print(json.dumps(common.finite_json(payload), indent=2))
+        for w in result.warnings:  # also on standard error, where a person running a script sees it
+            print(f"marginspec: warning: not modelled: {w.message} ({w.name})", file=sys.stderr)
     elif args.explain:
-        print("\n".join(render_explanation(explain_tree(rs, result, snap, args.explain))))
+        from ..report.text import warning_lines
+
+        print("\n".join(warning_lines(result) + render_explanation(explain_tree(rs, result, snap, args.explain))))
     else:
         print(summary(rs, result, shown))
     return common.EXIT_OK

@@ -6,16 +6,30 @@ import argparse
 import datetime as dt
 import json
 
+from typing import Any
+
 from ..api import Rules
 from ..errors import UsageError
+from ..source.catalog import Catalog
 from . import common
+
+
+def _tables(cat: Catalog, rid: str) -> list[dict[str, Any]]:
+    """The dated tables a rule set uses, each with its versions, their days in force and their status."""
+    out = []
+    for name, tid in cat.tables_of(rid):
+        spans = [{"valid_from": s.entry.valid_from, "until": s.until, "status": s.status, "rows": s.rows, "file": s.entry.display}
+                 for s in cat.table_spans(tid)]
+        out.append({"name": name, "table": tid, "versions": spans})
+    return out
 
 
 def cmd_list(args: argparse.Namespace) -> int:
     cat = common.catalog(args)
     listing = cat.listing()
     if args.json:
-        print(json.dumps([{"ruleset": rid, "versions": [{"valid_from": f, "valid_to": t} for f, t in rows]} for rid, rows in listing], indent=2))
+        print(json.dumps([{"ruleset": rid, "versions": [{"valid_from": f, "valid_to": t} for f, t in rows], "tables": _tables(cat, rid)}
+                          for rid, rows in listing], indent=2))
         return common.EXIT_OK
     today = common.today()
     for rid, rows in listing:
@@ -28,6 +42,13 @@ def cmd_list(args: argparse.Namespace) -> int:
             until = end or (rows[i + 1][0] if i + 1 < len(rows) else None)
             live = dt.date.fromisoformat(start) <= today and (until is None or today < dt.date.fromisoformat(until))
             print(f"  @{start}  valid {start} .. {until or 'open'}" + ("  <- in force today" if live else ""))
+        tables = _tables(cat, rid)
+        if tables:
+            print("  tables (the version in force on the evaluation date is used):")
+        for t in tables:
+            print(f"    {t['name']} = {t['table']}")
+            for v in t["versions"]:
+                print(f"      @{v['valid_from']}  .. {v['until'] or 'open':10}  {v['status']}")
     return common.EXIT_OK
 
 

@@ -210,11 +210,11 @@ class Compiler(StepBuilder):
         for name, f in self.rs.functions.items():
             self.declare(name, FunctionBinding(name, f.params, f.formula, self.rs.origin("functions", name).loc("formula"),
                                                self.unit_of(f.unit, "functions", name)), "functions")
-        for section, kind in (("quantities", "number"), ("thresholds", "bool")):
-            for name, q in self.rs.section(section).items():
+        for section, kind in (("quantities", "number"), ("thresholds", "bool"), ("not_modelled", "bool")):
+            for name, q in self.formula_entries(section):
                 shape = self.shape_of(q.axis, section, name)
-                if section == "thresholds" and (shape.grid or shape.rows is None):
-                    raise self.err(section, name, "thresholds live on account or a row axis, not on a grid", "axis")
+                if section != "quantities" and (shape.grid or shape.rows is None):
+                    raise self.err(section, name, "conditions live on account or a row axis, not on a grid", "axis")
                 var = self.add_var(Var(name, shape, kind))
                 term = var_term(var)
                 if section == "quantities":
@@ -237,17 +237,21 @@ class Compiler(StepBuilder):
 
     # ---------- formulas
 
+    def formula_entries(self, section: str) -> list[tuple[str, Any]]:
+        """The entries of a section that carry a formula (a not_modelled entry may have no condition)."""
+        return [(n, e) for n, e in self.rs.section(section).items() if section != "not_modelled" or e.when]
+
     def compile_formulas(self) -> dict[str, list[str]]:
         deps: dict[str, list[str]] = {}
         problems: list[RuleFileError] = []
-        for section, field in (("quantities", "formula"), ("thresholds", "when")):
-            for name, q in self.rs.section(section).items():
+        for section, field in (("quantities", "formula"), ("thresholds", "when"), ("not_modelled", "when")):
+            for name, q in self.formula_entries(section):
                 var = self.vars[name]
                 parser = FormulaParser(self, self.rs.origin(section, name).loc(field))
                 self.origin = name
                 try:
                     term = parser.parse(getattr(q, field))
-                    want = "bool" if section == "thresholds" else "number"
+                    want = "number" if section == "quantities" else "bool"
                     if term.kind != want:
                         raise self.err(section, name, f"the formula gives a {term.kind}, but a {'condition' if want == 'bool' else 'number'} is needed", field)
                     if broadcast(var.shape, term.shape) != var.shape:
@@ -267,7 +271,7 @@ class Compiler(StepBuilder):
         return deps
 
     def check_cycles(self, deps: dict[str, list[str]]) -> None:
-        computed = set(self.rs.quantities) | set(self.rs.thresholds)
+        computed = set(self.rs.quantities) | set(self.rs.thresholds) | {n for n, _ in self.formula_entries("not_modelled")}
         state: dict[str, int] = {}
         path: list[str] = []
 
@@ -279,7 +283,7 @@ class Compiler(StepBuilder):
                     continue
                 if state.get(d) == 1:
                     cycle = path[path.index(d):] + [d]
-                    section = "quantities" if d in self.rs.quantities else "thresholds"
+                    section = next(s for s in ("quantities", "thresholds", "not_modelled") if d in self.rs.section(s))
                     raise self.err(section, d, f"formulas depend on each other in a cycle: {' -> '.join(cycle)}", "formula" if section == "quantities" else "when")
                 if d not in state:
                     visit(d)
@@ -299,7 +303,8 @@ class Compiler(StepBuilder):
         deps = self.compile_formulas()
         self.check_cycles(deps)
         renamed = self.inline_aliases()
-        outputs = {n: self.vars[n] for n in list(self.rs.quantities) + list(self.rs.thresholds)}
+        checks = [n for n, _ in self.formula_entries("not_modelled")]  # conditions for warnings: computed, not states
+        outputs = {n: self.vars[n] for n in list(self.rs.quantities) + list(self.rs.thresholds) + checks}
         thresholds = {n: (t.axis, t.severity) for n, t in self.rs.thresholds.items()}
         guards = {t: renamed[g].name if g in renamed else g for t, g in self.guards.items()}
         return Plan(self.rs.ref, self.row_axes, self.grids, self.inputs, self.indexes, self.tables,

@@ -21,6 +21,7 @@ from ..tools.cases import Case, CaseOutcome, case_files, load_cases, run_case
 from ..tools.coverage import exercised
 from ..version import __version__
 from .text import num
+from ..source.provenance import DocumentText, check_quote, describe
 from .typeset import Rendered, render
 
 
@@ -34,6 +35,8 @@ class Quote:
     url: str | None
     retrieved: str | None
     extra: list[str] = field(default_factory=list)  # section, note
+    provenance: str = ""  # verbatim (found in the stored text, or unchecked), paraphrase or derived, and from what
+    doubtful: bool = False  # cited as verbatim but not in the stored text
 
 
 @dataclass
@@ -72,6 +75,7 @@ class Report:
     functions: list[Item]
     outcomes: list[tuple[Case, CaseOutcome]]  # the cases that ran on this version
     other_versions: int  # cases of this rule set that ran on other versions
+    texts: dict[str, DocumentText] = field(default_factory=dict)  # stored document texts, by URL
 
     @property
     def failed(self) -> int:
@@ -81,13 +85,16 @@ class Report:
         return [i.name for i in self.items if not i.cases]
 
 
-def quotes(rs: RuleSet, entry: Any, section: str, name: str) -> list[Quote]:
+def quotes(rs: RuleSet, entry: Any, section: str, name: str, texts: dict[str, DocumentText]) -> list[Quote]:
+    """The entry's citations with their documents and what each quote is (verbatim or derived, checked or not)."""
     docs = rs.table_documents.get(name, rs.documents) if section == "tables" else rs.documents
     out = []
     for c in getattr(entry, "sources", ()) or ():
         d = docs.get(c.ref)
         extra = [x for x in (f"section: {c.section}" if c.section else None, c.note) if x]
-        out.append(Quote(c.quote, c.ref, d.title if d else c.ref, d.url if d else None, d.retrieved if d else None, extra))
+        check = check_quote(c.kind, c.quote, d.url if d else None, texts)
+        out.append(Quote(c.quote, c.ref, d.title if d else c.ref, d.url if d else None, d.retrieved if d else None, extra,
+                         describe(c.kind, c.derived_from, check), check.verdict == "missing"))
     return out
 
 
@@ -105,7 +112,7 @@ def _targets_version(catalog: Catalog, case: Case, rs: RuleSet) -> bool:
 
 def run_cases(catalog: Catalog, rs: RuleSet, rules: Rules) -> tuple[list[tuple[Case, CaseOutcome]], int]:
     """The cases of the rule set that ran on this version (failed ones included), and how many ran on others."""
-    compiled = {rs.ref: rules}
+    compiled = {rs.key: rules}
     mine, others = [], 0
     for path, display, exchanges in case_files(catalog):
         for case in load_cases(path, display, exchanges):
@@ -139,13 +146,13 @@ def build_report(catalog: Catalog, rs: RuleSet) -> Report:
         for name, e in rs.section(section).items():
             text = e.formula if section == "quantities" else e.when
             items.append(Item(section, name, render(text, name if section == "quantities" else None), str(rs.origin(section, name).loc()),
-                              e.axis, getattr(e, "unit", None), e.description, getattr(e, "severity", None), quotes(rs, e, section, name),
+                              e.axis, getattr(e, "unit", None), e.description, getattr(e, "severity", None), quotes(rs, e, section, name, catalog.document_texts),
                               e.assumption, e.ambiguity, deps.get(name, []), sorted(hits.get(name, []), key=lambda c: (not c.direct, c.name)),
                               len(" ".join(text.split())) + (len(name) if section == "quantities" else 0)))
     functions = [Item("functions", n, render(f.formula, n, f.params), str(rs.origin("functions", n).loc()), None, f.unit,
-                      f.description, None, quotes(rs, f, "functions", n), f.assumption, f.ambiguity,
+                      f.description, None, quotes(rs, f, "functions", n, catalog.document_texts), f.assumption, f.ambiguity,
                       width=len(n) + len(", ".join(f.params)) + len(" ".join(f.formula.split()))) for n, f in rs.functions.items()]
-    return Report(rs, until, items, functions, outcomes, others)
+    return Report(rs, until, items, functions, outcomes, others, catalog.document_texts)
 
 
 def kind_of(rs: RuleSet, name: str) -> str | None:
@@ -178,7 +185,8 @@ def _md_quotes(qs: list[Quote]) -> list[str]:
     for q in qs:
         link = f"[{_md(q.title)}]({q.url})" if q.url else _md(q.title)
         tail = "".join(f"; {_md(x)}" for x in q.extra)
-        out += [f"> {_md(q.quote)}", ">", f"> — {link}" + (f", retrieved {_md(q.retrieved)}" if q.retrieved else "") + tail, ""]
+        out += [f"> {_md(q.quote)}", ">", f"> — {link}" + (f", retrieved {_md(q.retrieved)}" if q.retrieved else "") + tail,
+                ">", f"> *{_md(q.provenance)}*", ""]
     return out
 
 
@@ -213,6 +221,8 @@ def markdown(r: Report) -> str:
     out += [f"{len(rs.quantities)} quantities, {len(rs.thresholds)} thresholds; {len(r.outcomes)} cases ran on this version: "
             f"{ok} pass, {r.failed} fail ({r.other_versions} other cases of this rule set run on other versions).", ""]
     out += ["## Files", "", "| file | sha256 |", "|---|---|"] + [f"| `{f.path}` | `{f.sha256}` |" for f in rs.files] + [""]
+    out += ["## Table versions", "", "| name | version | status |", "|---|---|---|"] + [
+        f"| `{n}` | `{_md(t.where)}` | {_md(t.status_text())} |" for n, t in rs.tables.items()] + [""]
     out += ["## Documents", ""] + [f"- `{k}`: [{_md(d.title)}]({d.url})" + (f", retrieved {d.retrieved}" if d.retrieved else "") for k, d in rs.documents.items()] + [""]
     for section, title in (("quantities", "Quantities"), ("thresholds", "Thresholds")):
         out += [f"## {title}", ""]
@@ -221,19 +231,20 @@ def markdown(r: Report) -> str:
                 out += _md_item(r, it)
     out += ["## Parameters", "", "| name | value | unit | source |", "|---|---|---|---|"]
     for n, p in rs.parameters.items():
-        src = "; ".join(f"“{_md(q.quote)}” ({_md(q.title)})" for q in quotes(rs, p, "parameters", n)) or f"assumption: {_md(p.assumption)}"
+        src = "; ".join(f"“{_md(q.quote)}” ({_md(q.title)}; {_md(q.provenance)})" for q in quotes(rs, p, "parameters", n, r.texts)) or f"assumption: {_md(p.assumption)}"
         out.append(f"| `{n}` | {values_text(p.value)} | `{p.unit}` | {src} |")
     out += ["", "## Tables", ""]
     for n, t in rs.tables.items():
         cols = list(t.columns)
         out += [f"### {n}", "", _md(t.title or ""), "", f"Bound in `{t.bound.unit}` ({interval_text(t.interval)})"
-                + (f"; from `exchanges/{t.file}`" if t.file else "") + (f"; as of {t.as_of}" if t.as_of else ""), ""]
-        out += ["| key | lower | upper | " + " | ".join(cols) + " |", "|---" * (3 + len(cols)) + "|"]
+                + f"; `{_md(t.where)}`; status: **{_md(t.status_text())}**", ""]
+        out += ["| key | lower | upper | " + " | ".join(cols) + " | status |", "|---" * (4 + len(cols)) + "|"]
         for key, rows in t.tiers.items():
-            for row in rows:
+            for j, row in enumerate(rows):
+                ref = t.row_refs.get(key, ())[j] if j < len(t.row_refs.get(key, ())) else None
                 out.append(f"| `{key}` | {num(row['lower'])} | {num(row['upper']) if row['upper'] is not None else '∞'} | "
-                           + " | ".join(num(row.get(c)) for c in cols) + " |")
-        out += [""] + _md_quotes(quotes(rs, t, "tables", n))
+                           + " | ".join(num(row.get(c)) for c in cols) + f" | {t.status_of(key, j)}" + (f" [{_md(ref)}]" if ref else "") + " |")
+        out += [""] + _md_quotes(quotes(rs, t, "tables", n, r.texts))
     if r.functions:
         out += ["## Functions", ""]
         for it in r.functions:
@@ -241,6 +252,11 @@ def markdown(r: Report) -> str:
     out += ["## Inputs", "", "| name | axis | type | unit | default | description |", "|---|---|---|---|---|---|"]
     for n, i in rs.inputs.items():
         out.append(f"| `{n}` | {i.axis} | {i.type} | {i.unit or ''} | {'' if i.default is None else _md(str(i.default))} | {_md(i.description)} |")
+    out += ["", "## Not modelled", "", "| name | what | warning |", "|---|---|---|"]
+    for n, nm in rs.not_modelled.items():
+        trigger = (f"when `{_md(nm.when)}`" + (f" (rows of {nm.axis})" if nm.axis != "account" else "") if nm.when
+                   else f"collection `{nm.collection}` ignored, with a warning" if nm.collection else "listed only")
+        out.append(f"| `{n}` | {_md(nm.description)} | {trigger} |")
     out += ["", "## Cases", "", "| case | file | result | checks |", "|---|---|---|---|"]
     for case, o in r.outcomes:
         out.append(f"| `{case.name}` | `{case.file}` | {'✓ pass' if o.ok else '✗ FAIL: ' + _md('; '.join(o.failures))} | {_md(', '.join(o.checked))} |")

@@ -73,7 +73,8 @@ blockquote p{margin:0 0 .4em;overflow-wrap:anywhere;font-family:Georgia,"DejaVu 
 blockquote p::before{content:"\\201C"}blockquote p::after{content:"\\201D"}
 blockquote footer{font-size:.8rem;color:var(--muted)}blockquote footer a{font-weight:600}
 .docid{font-family:"DejaVu Sans Mono",monospace;font-size:.72rem}.when{display:inline-block;margin-right:.8em}
-.note{display:block;font-style:italic}.none{color:var(--muted);font-style:italic;margin:0}
+.note{display:block;font-style:italic}.prov{display:block;font-weight:600;margin-bottom:2px}.prov.verbatim{color:#1f645a}.prov.derived{color:#8a5a00}.prov.doubtful{color:#b00020}
+tr.illustrative td{background:#fff7e6}td.status{font-size:.75rem}.none{color:var(--muted);font-style:italic;margin:0}
 .callout{margin:10px 0 0;padding:8px 12px;border-radius:6px;font-size:.9rem;border:1px solid}
 .callout b{font-size:.72rem;text-transform:uppercase;letter-spacing:.07em}.callout p{margin:.15em 0 0}
 .callout.assumption{background:var(--asm-bg);border-color:#c7dcf1;color:#1f3f63}.callout.assumption b{color:var(--asm)}
@@ -130,7 +131,9 @@ def quote_block(q: Quote) -> str:
     when = f'<span class="when">retrieved {e(q.retrieved)}</span>' if q.retrieved else '<span class="when">no retrieval date</span>'
     extra = "".join(f'<span class="note">{e(x)}</span>' for x in q.extra)
     cite = f' cite="{escape(q.url, quote=True)}"' if q.url else ""
-    return f'<blockquote{cite}><p>{e(q.quote)}</p><footer>{title} <span class="docid">[{e(q.ref)}]</span>{url}{when}{extra}</footer></blockquote>'
+    kind = "doubtful" if q.doubtful else ("verbatim" if q.provenance.startswith("verbatim") else "derived")
+    prov = f'<span class="prov {kind}">{e(q.provenance)}</span>'
+    return f'<blockquote{cite}><p>{e(q.quote)}</p><footer>{prov}{title} <span class="docid">[{e(q.ref)}]</span>{url}{when}{extra}</footer></blockquote>'
 
 
 def callouts(entry: Any) -> str:
@@ -211,6 +214,8 @@ def overview(r: Report) -> str:
                           f"{len(rs.tables)} tables, {len(rs.functions)} functions, {len(rs.inputs)} inputs"),
              ("Cases on this version", f'<span class="case pass">✓ {ok} pass</span> <span class="case {"fail" if r.failed else "pass"}">✗ {r.failed} fail</span>'
                                        f" <small>({r.other_versions} more cases of this rule set run on other versions)</small>"),
+             ("Tables (in force on the audit date)", "; ".join(f"<code>{e(n)}</code> = {e(t.where)}, {e(t.status_text())}" for n, t in rs.tables.items()) or "none"),
+             ("Not modelled", ", ".join(f'<a href="#not_modelled">{e(n)}</a>' for n in rs.not_modelled) or "nothing listed"),
              ("Not exercised by a case", ", ".join(name_link(rs, n) for n in r.uncovered()) or "none"),
              ("Recorded", f'<i class="dot asm"></i>{n_asm} assumptions, <i class="dot amb"></i>{n_amb} ambiguities'),
              ("Engine", f"marginspec {e(__version__)}; rule-set content sha256 <code>{e(rs.content_sha256[:16])}…</code>")]
@@ -231,20 +236,20 @@ def overview(r: Report) -> str:
             f'</header>')
 
 
-def short_sources(rs: Any, entry: Any, section: str, name: str) -> str:
-    qs = quotes(rs, entry, section, name)
-    return "".join(f'<p class="src"><q>{e(q.quote)}</q> <a href="{escape(q.url or "", quote=True)}">{e(q.title)}</a>'
+def short_sources(rs: Any, entry: Any, section: str, name: str, texts: dict[str, Any]) -> str:
+    qs = quotes(rs, entry, section, name, texts)
+    return "".join(f'<p class="src"><q>{e(q.quote)}</q> <small class="prov">[{e(q.provenance)}]</small> <a href="{escape(q.url or "", quote=True)}">{e(q.title)}</a>'
                    f'{f" <small>retrieved {e(q.retrieved)}</small>" if q.retrieved else ""}</p>' for q in qs)
 
 
-def parameters(rs: Any) -> str:
+def parameters(rs: Any, texts: dict[str, Any]) -> str:
     rows = "".join(f'<tr id="e-{e(n)}"><td><code>{e(n)}</code></td><td class="num">{e(values_text(p.value))}</td><td>{e(p.unit)}</td>'
-                   f'<td>{f"<p class=pdesc>{e(p.description)}</p>" if p.description else ""}{short_sources(rs, p, "parameters", n)}{callouts(p)}</td></tr>' for n, p in rs.parameters.items())
+                   f'<td>{f"<p class=pdesc>{e(p.description)}</p>" if p.description else ""}{short_sources(rs, p, "parameters", n, texts)}{callouts(p)}</td></tr>' for n, p in rs.parameters.items())
     return (f'<section id="parameters"><h2>Parameters</h2><table class="grid"><thead><tr><th>name</th><th>value</th><th>unit</th>'
             f'<th>description and source</th></tr></thead><tbody>{rows}</tbody></table></section>')
 
 
-def tier_table(rs: Any, n: str, t: Any) -> str:
+def tier_table(rs: Any, n: str, t: Any, texts: dict[str, Any]) -> str:
     cols = list(t.columns)
     head = "".join(f'<th title="{e(t.columns[c].description)}">{e(c)}<small>{e(t.columns[c].unit)}</small></th>' for c in cols)
     body, count = [], 0
@@ -253,18 +258,19 @@ def tier_table(rs: Any, n: str, t: Any) -> str:
             count += 1
             keycell = f'<th rowspan="{len(rows)}" class="key">{e(key)}{" <small>any other key</small>" if key == "*" else ""}</th>' if i == 0 else ""
             upper = "∞" if row.get("upper") is None else num(row["upper"])
-            body.append(f'<tr>{keycell}<td class="num">{num(row["lower"])}</td><td class="num">{upper}</td>'
-                        + "".join(f'<td class="num">{num(row.get(c))}</td>' for c in cols) + "</tr>")
+            status = t.status_of(key, i)
+            body.append(f'<tr class="{status}">{keycell}<td class="num">{num(row["lower"])}</td><td class="num">{upper}</td>'
+                        + "".join(f'<td class="num">{num(row.get(c))}</td>' for c in cols) + f'<td class="status">{status}</td></tr>')
     cols_dl = "".join(f"<dt>{e(c)} <small>{e(col.unit)}</small></dt><dd>{e(col.description)}</dd>" for c, col in t.columns.items())
-    where = f"exchanges/{t.file}" if t.file else "inline in the rule file"
-    srcs = "".join(quote_block(q) for q in quotes(rs, t, "tables", n))
+    where = f"{t.where}; {t.status_text()}"
+    srcs = "".join(quote_block(q) for q in quotes(rs, t, "tables", n, texts))
     return (f'<details class="table" id="e-{e(n)}"{" open" if count <= 12 else ""}><summary><b>{e(n)}</b> {e(t.title or "")} '
             f'<small>{len(t.tiers)} keys, {count} tiers · {e(where)}</small></summary>'
             f'{f"<p>{e(t.description)}</p>" if t.description else ""}'
             f'<p class="meta">bound: {e(t.bound.description)} <small>[{e(t.bound.unit)}]</small>; {interval_text(t.interval)}'
-            f'{f"; keyed by {e(t.keyed_by)}" if t.keyed_by else ""}{f"; as of {e(t.as_of)}" if t.as_of else ""}</p>'
+            f'{f"; keyed by {e(t.keyed_by)}" if t.keyed_by else ""}</p>'
             f'<div class="pair"><div><dl class="cols">{cols_dl}</dl>'
-            f'<table class="grid tiers"><thead><tr><th>key</th><th>lower</th><th>upper</th>{head}</tr></thead><tbody>{"".join(body)}</tbody></table></div>'
+            f'<table class="grid tiers"><thead><tr><th>key</th><th>lower</th><th>upper</th>{head}<th>status</th></tr></thead><tbody>{"".join(body)}</tbody></table></div>'
             f'<div class="sources"><h4>Documentation</h4>{srcs or "<p class=none>No quoted source; see the assumption.</p>"}{callouts(t)}</div></div></details>')
 
 
@@ -301,6 +307,17 @@ def cases(r: Report, case_ids: dict[tuple[str, str], str]) -> str:
             f'<th>description</th><th>checks</th></tr></thead><tbody>{body}</tbody></table></section>')
 
 
+def not_modelled(rs: Any) -> str:
+    rows = []
+    for n, nm in rs.not_modelled.items():
+        trigger = (f"evaluate warns when <code>{e(nm.when)}</code>" + (f" (rows of {e(nm.axis)})" if nm.axis != "account" else "") if nm.when
+                   else f"collection <code>{e(nm.collection)}</code> accepted and ignored, with a warning" if nm.collection else "listed only")
+        rows.append(f'<tr><td><code>{e(n)}</code></td><td>{e(nm.description)}{callouts(nm)}</td><td>{trigger}</td></tr>')
+    body = "".join(rows) or '<tr><td colspan="3"><em>nothing listed</em></td></tr>'
+    return (f'<section id="not_modelled"><h2>Not modelled</h2><p class="sub">What this version leaves out; evaluate warns when a snapshot holds it.</p>'
+            f'<table class="grid"><thead><tr><th>name</th><th>what</th><th>warning</th></tr></thead><tbody>{body}</tbody></table></section>')
+
+
 def html_report(r: Report) -> str:
     rs = r.rs
     case_ids = {(c.file, c.name): f"case-{i}" for i, (c, _) in enumerate(r.outcomes)}
@@ -309,10 +326,11 @@ def html_report(r: Report) -> str:
                                   ("thresholds", "Thresholds", "A row is in the state of its most severe triggered threshold, else normal.")):
         cards = "".join(card(r, it, case_ids) for it in r.items if it.section == section)
         body.append(f'<section id="{section}"><h2>{title}</h2><p class="sub">{blurb}</p>{cards}</section>')
-    body.append(parameters(rs))
-    body.append(f'<section id="tables"><h2>Tables</h2>{"".join(tier_table(rs, n, t) for n, t in rs.tables.items())}</section>')
+    body.append(parameters(rs, r.texts))
+    body.append(f'<section id="tables"><h2>Tables</h2>{"".join(tier_table(rs, n, t, r.texts) for n, t in rs.tables.items())}</section>')
     body.append(f'<section id="functions"><h2>Functions</h2>{"".join(card(r, it, case_ids) for it in r.functions) or "<p>none</p>"}</section>')
     body.append(inputs(rs))
+    body.append(not_modelled(rs))
     body.append(cases(r, case_ids))
     notes = "".join(f"<li>{e(x)}</li>" for x in rs.notes)
     body.append(f'<section id="notes"><h2>Notes</h2>{f"<ol>{notes}</ol>" if notes else "<p>none</p>"}</section>')

@@ -56,7 +56,9 @@ def summary(rs: RuleSet, result: Result, source: str) -> str:
     """The readable table of `marginspec evaluate`: key values per axis and the states."""
     shown = [n for n, q in rs.quantities.items() if q.show] or [n for n, q in rs.quantities.items() if q.axis == ACCOUNT]
     r = result.receipt
-    out = [f"{result.ruleset}  {result.title}", f"snapshot {source}, as of {r.as_of}; rules in force on {r.evaluation_date}", ""]
+    out = [f"{result.ruleset}  {result.title}", f"snapshot {source}, as of {r.as_of}; rules in force on {r.evaluation_date}"]
+    out += [f"tables: " + ", ".join(f"{t.table}@{t.valid_from} ({t.status.split(':')[0]})" for t in r.tables)] if r.tables else []
+    out += warning_lines(result) + [""]
     account = [n for n in shown if rs.quantities[n].axis == ACCOUNT]
     if account:
         rows = [[n, num(result.value(n)), rs.quantities[n].unit] for n in account]
@@ -76,6 +78,12 @@ def summary(rs: RuleSet, result: Result, source: str) -> str:
         if " x " in rs.quantities[n].axis:
             out += ["", *grid_table(result, n, rs.quantities[n].unit)]
     return printable("\n".join(out))
+
+
+def warning_lines(result: Result) -> list[str]:
+    """One line per `not_modelled` entry the snapshot trips: what the version in force leaves out."""
+    return [f"warning: not modelled: {w.message}" + (f" [{', '.join(w.rows[:8])}{', ...' if len(w.rows) > 8 else ''}]" if w.rows else "")
+            + f" ({w.name})" for w in result.warnings]
 
 
 def grid_table(result: Result, name: str, unit: str | None) -> list[str]:
@@ -100,7 +108,8 @@ def show(rs: RuleSet) -> str:
     def cite(entry: Any, pad: str) -> None:
         for c in entry.sources:
             d = rs.documents.get(c.ref)
-            out.append(f"{pad}source [{c.ref}] {d.url if d else ''}")
+            what = "verbatim" if c.kind == "verbatim" else f"{c.kind}, from {c.derived_from}"
+            out.append(f"{pad}source [{c.ref}] {d.url if d else ''} ({what})")
             out.extend(textwrap.wrap(f'"{c.quote}"', 100, initial_indent=pad + "  ", subsequent_indent=pad + "  "))
         for label in ("assumption", "ambiguity"):
             text = getattr(entry, label, None)
@@ -113,7 +122,8 @@ def show(rs: RuleSet) -> str:
         cite(p, "    ")
     out += ["", "Tables"]
     for n, t in rs.tables.items():
-        out.append(f"  {n}: {t.title or ''} ({'exchanges/' + t.file if t.file else 'inline'}; {len(t.tiers)} keys; columns {', '.join(t.columns)})")
+        out.append(f"  {n}: {t.title or ''}")
+        out.append(f"    {t.where}; {t.status_text()}; {len(t.tiers)} keys; columns {', '.join(t.columns)}")
     out += ["", "Functions"]
     for n, f in rs.functions.items():
         out.append(f"  {n}({', '.join(f.params)}) = {f.formula}")
@@ -126,6 +136,12 @@ def show(rs: RuleSet) -> str:
     for n, th in rs.thresholds.items():
         out.append(f"  {n} (severity {th.severity}) on {th.axis} when {th.when}")
         cite(th, "    ")
+    out += ["", "Not modelled"]
+    for n, nm in rs.not_modelled.items():
+        trigger = f"warns when {nm.when}" + (f" (on {nm.axis})" if nm.axis != ACCOUNT else "") if nm.when else (
+            f"collection {nm.collection} accepted and ignored with a warning" if nm.collection else "listed only")
+        out.append(f"  {n}: {nm.description} [{trigger}]")
+        cite(nm, "    ")
     out += ["", "Documents"]
     for k, d in rs.documents.items():
         out.append(f"  [{k}] {d.title} <{d.url}>" + (f" retrieved {d.retrieved}" if d.retrieved else ""))

@@ -16,7 +16,7 @@ from ..version import __version__
 from .evaluate import Evaluation
 from .snapshot import Snapshot
 
-SCHEMA_VERSION = "marginspec/rule-file/v1"
+SCHEMA_VERSION = "marginspec/rule-file/v2"
 
 
 class _Model(BaseModel):
@@ -47,6 +47,26 @@ class TraceEntry(_Model):
     ambiguity: str | None = None
 
 
+class TableUsed(_Model):
+    """A dated table version the evaluation read, with its status (real, illustrative or mixed)."""
+
+    name: str  # the rule set's name for it
+    table: str  # venue/name
+    valid_from: str
+    valid_to: str | None = None
+    file: str
+    status: str
+
+
+class Warning(_Model):
+    """Something in the snapshot that the version in force does not margin (a `not_modelled` entry)."""
+
+    name: str
+    message: str
+    rows: list[str] = []  # the rows where the condition holds (row axes), or of the ignored collection
+    collection: str | None = None
+
+
 class Receipt(_Model):
     ruleset: str
     version: str
@@ -54,6 +74,7 @@ class Receipt(_Model):
     file_sha256: str
     content_sha256: str
     files: list[str]
+    tables: list[TableUsed]
     schema_version: str
     engine_version: str
     evaluation_date: str
@@ -72,6 +93,7 @@ class Result(_Model):
     states: dict[str, Any]
     grids: dict[str, dict[str, list[float]]]
     trace: dict[str, TraceEntry]
+    warnings: list[Warning] = []
 
     def value(self, name: str, key: str | None = None) -> Any:
         """A quantity or threshold: `value("adjusted_equity")`, `value("equity", "BTC")`; rows as {key: value}."""
@@ -95,10 +117,10 @@ def citations(rs: RuleSet, entry: Any, documents: dict[str, Any] | None = None) 
     return out
 
 
-def _by_row(plan: Plan, values: dict[str, Any], keys: dict[str, list[str]]) -> dict[str, Any]:
+def _by_row(plan: Plan, values: dict[str, Any], keys: dict[str, list[str]], skip: set[str]) -> dict[str, Any]:
     out: dict[str, Any] = {ACCOUNT: {}}
     for name, var in plan.outputs.items():
-        if name in plan.thresholds:
+        if name in plan.thresholds or name in skip:
             continue
         rows = var.shape.rows
         if rows in (None, ACCOUNT):
@@ -115,6 +137,21 @@ def _value_of(plan: Plan, name: str, values: dict[str, Any], keys: dict[str, lis
     if rows in (None, ACCOUNT):
         return values[name]
     return dict(zip(keys.get(rows, []), values[name]))
+
+
+def warnings_of(rs: RuleSet, plan: Plan, snap: Snapshot, values: dict[str, Any]) -> list[Warning]:
+    """The `not_modelled` entries that the snapshot trips: a condition that holds, or an ignored collection with rows."""
+    out = []
+    for name, nm in rs.not_modelled.items():
+        if nm.collection and snap.ignored.get(nm.collection):
+            out.append(Warning(name=name, message=nm.description, collection=nm.collection,
+                               rows=[f"{snap.ignored[nm.collection]} row(s) ignored"]))
+        elif nm.when and name in plan.outputs:
+            v = _value_of(plan, name, values, snap.keys)
+            rows = [k for k, hit in v.items() if hit] if isinstance(v, dict) else []
+            if rows if isinstance(v, dict) else bool(v):
+                out.append(Warning(name=name, message=nm.description, rows=rows))
+    return out
 
 
 def build_result(rs: RuleSet, plan: Plan, snap: Snapshot, ev: Evaluation, at: dt.date) -> Result:
@@ -135,10 +172,13 @@ def build_result(rs: RuleSet, plan: Plan, snap: Snapshot, ev: Evaluation, at: dt
             states[axis] = {k: {"state": s, "triggered": t} for k, s, t in zip(snap.keys[axis], per_row, ev.triggered[axis])}
     receipt = Receipt(
         ruleset=rs.id, version=rs.version, file=rs.file.path, file_sha256=rs.file.sha256,
-        content_sha256=rs.content_sha256, files=[f.path for f in rs.files], schema_version=SCHEMA_VERSION,
+        content_sha256=rs.content_sha256, files=[f.path for f in rs.files],
+        tables=[TableUsed(name=n, table=v.table, valid_from=v.valid_from, valid_to=v.valid_to, file=v.file, status=rs.tables[n].status_text())
+                for n, v in rs.table_versions.items()],
+        schema_version=SCHEMA_VERSION,
         engine_version=__version__, evaluation_date=at.isoformat(), as_of=snap.as_of.isoformat(),
         computed_at=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"), backend=ev.backend,
     )
     grids = {g.name: {c: list(v) for c, v in g.columns.items()} for g in plan.grid_axes.values()}
-    return Result(ruleset=rs.ref, title=rs.title, receipt=receipt, values=_by_row(plan, ev.values, snap.keys),
-                  states=states, grids=grids, trace=trace)
+    return Result(ruleset=rs.ref, title=rs.title, receipt=receipt, values=_by_row(plan, ev.values, snap.keys, set(rs.not_modelled)),
+                  states=states, grids=grids, trace=trace, warnings=warnings_of(rs, plan, snap, ev.values))

@@ -61,6 +61,7 @@ class Snapshot:
     keys: dict[str, list[str]]
     index: dict[str, list[int]] = field(default_factory=dict)
     source: str | None = None
+    ignored: dict[str, int] = field(default_factory=dict)  # rows of collections the rule set accepts and ignores
 
 
 class SnapshotFormat:

@@ -1,5 +1,6 @@
-"""Finding rule sets on disk (bundled and user folders), choosing the version
-in force on a date, and loading a version with everything it extends."""
+"""Finding rule sets and dated tables on disk (bundled and user folders),
+choosing the versions in force on a date, and loading a rule-set version with
+everything it extends and the table versions in force on the evaluation date."""
 
 from __future__ import annotations
 
@@ -11,6 +12,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from functools import cached_property
+
+from .provenance import DocumentText, scan_texts
 from ..errors import RuleFileError, UsageError
 from . import model
 from .ruleset import FileRecord, Origin, RuleSet, build_entry, check_citations
@@ -21,6 +25,8 @@ RULE_FILE = re.compile(r"^([0-9]{4}-[0-9]{2}-[0-9]{2})\.yaml\Z")
 SPEC = re.compile(r"([a-z][a-z0-9_]*)/([a-z][a-z0-9_-]*)(?:@([0-9]{4}-[0-9]{2}-[0-9]{2}))?")
 DATE = re.compile(r"([0-9]{4})-([0-9]{2})-([0-9]{2})")
 MAX_EXTENDS = 32  # rule files in one `extends` chain; real chains are a handful long
+TABLE_META = ("schema", "documents", "table", "valid_from", "valid_to")
+"""Keys of a table file that describe the file, not the table body."""
 
 
 def bundled_dir(name: str) -> Path:
@@ -62,6 +68,26 @@ class RuleFileEntry:
 
 
 @dataclass(frozen=True)
+class TableFileEntry:
+    """One version of a dated table found on disk: exchanges/<venue>/tables/<name>/<valid_from>.yaml."""
+
+    id: str  # venue/name
+    valid_from: str
+    path: Path
+    display: str
+
+
+@dataclass(frozen=True)
+class TableSpan:
+    """A table version and the days it is in force: valid_from up to (not including) `until`."""
+
+    entry: TableFileEntry
+    until: str | None
+    status: str
+    rows: dict[str, int]
+
+
+@dataclass(frozen=True)
 class Venue:
     id: str
     name: str
@@ -82,9 +108,11 @@ class Catalog:
             if not root.is_dir():
                 raise UsageError(f"rules folder {root} does not exist")
         self.files: dict[str, list[RuleFileEntry]] = {}
+        self.tables: dict[str, list[TableFileEntry]] = {}
         self.venues: dict[str, Venue] = {}
         self.shadowed: list[tuple[str, str]] = []
         self._scan()
+        self._scan_tables()
 
     def _exchange_roots(self, root: Path) -> tuple[Path, ...]:
         own = root.parent / "exchanges"
@@ -109,6 +137,75 @@ class Catalog:
         for exchanges in dict.fromkeys(r for root in reversed(self.roots) for r in self._exchange_roots(root)):
             for path in sorted(exchanges.glob("*/venue.yaml")):
                 self._read_venue(path)
+
+    def _scan_tables(self) -> None:
+        """Every table version below the bundled exchanges/ folder and the exchanges/ folders beside user rules
+        folders; a user folder's version of a table and date replaces the bundled one."""
+        found: dict[tuple[str, str], TableFileEntry] = {}
+        roots = [bundled_dir("exchanges")] + [r.parent / "exchanges" for r in self.roots[1:]]
+        for root in dict.fromkeys(r for r in roots if r.is_dir()):
+            for path in sorted(root.glob("*/tables/*/*.yaml")):
+                m = RULE_FILE.match(path.name)
+                if not m:
+                    continue
+                tid = f"{path.parent.parent.parent.name}/{path.parent.name}"
+                key = (tid, m.group(1))
+                display = str(path.relative_to(root.parent))
+                if key in found:
+                    self.shadowed.append((found[key].display, str(path)))
+                found[key] = TableFileEntry(tid, m.group(1), path, display)
+        for (tid, _), entry in sorted(found.items()):
+            self.tables.setdefault(tid, []).append(entry)
+
+    @cached_property
+    def document_texts(self) -> dict[str, DocumentText]:
+        """The stored texts of cited documents (exchanges/<venue>/documents/*.txt), by URL; user folders win."""
+        roots = [bundled_dir("exchanges")] + [r.parent / "exchanges" for r in self.roots[1:]]
+        return scan_texts(dict.fromkeys(r for r in roots if r.is_dir()))
+
+    def table_entry(self, tid: str, at: dt.date) -> TableFileEntry:
+        """The version of table `tid` in force on `at`; UsageError (with the versions there are) when none is."""
+        versions = self.tables.get(tid)
+        if not versions:
+            known = ", ".join(sorted(self.tables)) or "none"
+            raise UsageError(f"no table {tid!r} (exchanges/<venue>/tables/<name>/<valid_from>.yaml; known: {known})")
+        chosen = [e for e in versions if dt.date.fromisoformat(e.valid_from) <= at]
+        listed = ", ".join(e.valid_from for e in versions)
+        if not chosen:
+            raise UsageError(f"table {tid} has no version in force on {at} (versions: {listed})")
+        until = self._table_doc(chosen[-1]).data.get("valid_to")
+        if until and at >= dt.date.fromisoformat(until):
+            raise UsageError(f"table {tid}@{chosen[-1].valid_from} was retired on {until}; no later version is in force on {at}")
+        return chosen[-1]
+
+    def _table_doc(self, e: TableFileEntry) -> Any:
+        doc = checked_document(e.path, e.display, "table")
+        data = doc.data
+        if data["table"] != e.id:
+            raise RuleFileError(f"table is {data['table']!r} but the file lives in {e.id.split('/')[0]}/tables/{e.id.split('/')[1]}/", doc.where(("table",)))
+        if data["valid_from"] != e.valid_from:
+            raise RuleFileError(f"valid_from is {data['valid_from']} but the file is named {e.valid_from}.yaml", doc.where(("valid_from",)))
+        if data.get("valid_to") and data["valid_to"] <= data["valid_from"]:
+            raise RuleFileError("valid_to must be after valid_from", doc.where(("valid_to",)))
+        return doc
+
+    def read_table(self, e: TableFileEntry) -> tuple[model.Table, dict[str, model.SourceDocument], Any]:
+        """One table version as a model, its documents, and its parsed document (for locations)."""
+        doc = self._table_doc(e)
+        body = {k: v for k, v in doc.data.items() if k not in TABLE_META}
+        body["version"] = model.TableVersion(table=e.id, valid_from=e.valid_from, valid_to=doc.data.get("valid_to"), file=e.display)
+        table = build_entry("tables", e.id, body, Origin(doc, ()))
+        return table, {k: model.SourceDocument.model_validate(v) for k, v in doc.data["documents"].items()}, doc
+
+    def table_spans(self, tid: str) -> list[TableSpan]:
+        """Every version of a table with the days it is in force and its status."""
+        out = []
+        versions = self.tables.get(tid, [])
+        for i, e in enumerate(versions):
+            table, _, doc = self.read_table(e)
+            until = doc.data.get("valid_to") or (versions[i + 1].valid_from if i + 1 < len(versions) else None)
+            out.append(TableSpan(e, until, table.status_text(), table.status_counts()))
+        return out
 
     def _read_venue(self, path: Path) -> None:
         doc = checked_document(path, str(path), "venue")
@@ -151,14 +248,18 @@ class Catalog:
         return chosen[-1]
 
     def load(self, spec: str, at: dt.date | None = None) -> RuleSet:
-        """Load the rule set named by `spec` (see `entry`), checking it is in force on `at`."""
+        """Load the rule set named by `spec` (see `entry`), checking it is in force on `at`. Its tables are the
+        versions in force on `at` (for a pinned version without a date: on the version's valid_from)."""
         e = self.entry(spec, at)
-        rs = self.load_file(e)
+        rs = self.load_file(e, at=at)
         if at is not None and "@" not in spec and rs.valid_to and at >= dt.date.fromisoformat(rs.valid_to):
             raise UsageError(f"{rs.id}@{rs.version} was retired on {rs.valid_to}; no later version is in force on {at}")
         return rs
 
-    def load_file(self, e: RuleFileEntry, chain: tuple[str, ...] = ()) -> RuleSet:
+    def load_file(self, e: RuleFileEntry, chain: tuple[str, ...] = (), at: dt.date | None = None) -> RuleSet:
+        """One rule file with everything it extends; tables are the versions in force on `at`
+        (default: the file's valid_from)."""
+        tables_at = at or dt.date.fromisoformat(e.valid_from)
         doc = checked_document(e.path, e.display, "rule-file")
         data = doc.data
         here = f"{e.id}@{e.valid_from}"
@@ -176,7 +277,7 @@ class Catalog:
             if len(chain) + 1 >= MAX_EXTENDS:
                 raise RuleFileError(f"extends chain longer than {MAX_EXTENDS} rule files (from {chain[0] if chain else here})",
                                     doc.where(("extends",)))
-            parent = self.load_file(self.entry(data["extends"], None), chain + (here,))
+            parent = self.load_file(self.entry(data["extends"], None), chain + (here,), tables_at)
         rs = RuleSet(
             id=e.id,
             version=e.valid_from,
@@ -199,8 +300,8 @@ class Catalog:
                 rs.origins.update({k: v for k, v in parent.origins.items() if k[0] == section})
             for name, body in data.get(section, {}).items():
                 origin = Origin(doc, (section, name))
-                if section == "tables" and "file" in body:
-                    self._load_table(rs, e, name, body["file"], origin)
+                if section == "tables" and "table" in body:
+                    self._load_table(rs, name, body["table"], origin, tables_at)
                 else:
                     rs.section(section)[name] = build_entry(section, name, body, origin)
                     rs.origins[(section, name)] = origin
@@ -213,28 +314,43 @@ class Catalog:
                 del rs.section(s)[name]
         if not rs.documents:
             raise RuleFileError("a rule set needs `documents`: the sources its entries cite", doc.where(()))
+        taken = {a.collection for a in rs.axes.values() if a.collection} | {"as_of", "account", "meta"}
+        for name, nm in rs.not_modelled.items():
+            if nm.collection in taken:
+                raise RuleFileError(f"not_modelled.{name}: collection {nm.collection!r} is a part of the snapshot this rule set reads, "
+                                    "so it cannot be ignored", rs.origin("not_modelled", name).loc("collection"))
         check_citations(rs)
         return rs
 
-    def _load_table(self, rs: RuleSet, e: RuleFileEntry, name: str, rel: str, origin: Origin) -> None:
-        if ".." in Path(rel).parts:
-            raise RuleFileError(f"tables.{name}.file: {rel!r} must stay below exchanges/", origin.loc("file"))
-        for root in e.exchanges:
-            path = root / rel
-            if path.is_file():
-                break
-        else:
-            looked = ", ".join(str(r) for r in e.exchanges) or "no exchanges folder"
-            raise RuleFileError(f"tables.{name}.file: {rel!r} not found (looked in {looked})", origin.loc("file"))
-        display = f"exchanges/{rel}"
-        tdoc = checked_document(path, display, "table")
-        body = {k: v for k, v in tdoc.data.items() if k not in ("schema", "documents")}
-        body["file"] = rel
-        torigin = Origin(tdoc, ())
-        rs.tables[name] = build_entry("tables", name, body, torigin)
-        rs.origins[("tables", name)] = torigin
-        rs.table_documents[name] = {k: model.SourceDocument.model_validate(v) for k, v in tdoc.data["documents"].items()}
-        rs.files.append(FileRecord(display, tdoc.sha256))
+    def _load_table(self, rs: RuleSet, name: str, tid: str, origin: Origin, at: dt.date) -> None:
+        try:
+            e = self.table_entry(tid, at)
+        except UsageError as exc:
+            raise RuleFileError(f"tables.{name}: {exc}", origin.loc("table")) from None
+        table, documents, tdoc = self.read_table(e)
+        rs.tables[name] = table
+        rs.origins[("tables", name)] = Origin(tdoc, ())
+        rs.table_documents[name] = documents
+        rs.files.append(FileRecord(e.display, tdoc.sha256))
+
+    def window_end(self, e: RuleFileEntry) -> str | None:
+        """The first day a rule-set version is no longer in force: its valid_to, else the next version's valid_from."""
+        end = checked_document(e.path, e.display, "rule-file").data.get("valid_to")
+        later = [v.valid_from for v in self.files.get(e.id, []) if v.valid_from > e.valid_from]
+        return end or (later[0] if later else None)
+
+    def table_dates(self, e: RuleFileEntry, until: str | None) -> list[dt.date]:
+        """The days within [valid_from, until) on which the version's set of table versions changes, its
+        valid_from first: loading the version on each of them builds every combination it is used with."""
+        start = e.valid_from
+        ids = {t.version.table for t in self.load_file(e).tables.values() if t.version}
+        days = {start}
+        for tid in ids:
+            for span in self.table_spans(tid):
+                for day in (span.entry.valid_from, span.until):
+                    if day and start < day and (until is None or day < until):
+                        days.add(day)
+        return [dt.date.fromisoformat(d) for d in sorted(days)]
 
     def listing(self) -> list[tuple[str, list[tuple[str, str | None]]]]:
         """(rule set id, [(valid_from, valid_to), ...]) for every rule set, without loading formulas."""
@@ -246,3 +362,10 @@ class Catalog:
                 rows.append((e.valid_from, doc.data.get("valid_to")))
             out.append((rid, rows))
         return out
+
+    def tables_of(self, rid: str) -> list[tuple[str, str]]:
+        """The dated tables a rule set's versions use: (name in the rule set, venue/name of the table), each once."""
+        out: dict[tuple[str, str], None] = {}
+        for e in self.files.get(rid, []):
+            out.update({(n, t.version.table): None for n, t in self.load_file(e).tables.items() if t.version})
+        return list(out)

@@ -3,20 +3,27 @@ check so that the rest of the engine works with attributes, not dict keys."""
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
 
+QuoteKind = Literal["verbatim", "paraphrase", "derived"]
+Status = Literal["real", "illustrative"]
+
+
 class Citation(_Strict):
-    """A quoted passage of one of the rule set's documents."""
+    """A passage of one of the rule set's documents: its own words (verbatim), someone's summary of it
+    (paraphrase) or a reading derived from it, with what it was derived from."""
 
     ref: str
     quote: str
+    kind: QuoteKind = "verbatim"
+    derived_from: str | None = None
     section: str | None = None
     note: str | None = None
 
@@ -87,18 +94,76 @@ class Column(_Strict):
     description: str
 
 
+class TableVersion(_Strict):
+    """Which dated version of a table a rule set was built with."""
+
+    table: str  # venue/name
+    valid_from: str
+    valid_to: str | None = None
+    file: str  # as displayed, exchanges/<venue>/tables/<name>/<valid_from>.yaml
+
+
+ROW_META = ("status", "ref")
+"""Tier-row fields that describe the row rather than hold a value."""
+
+
 class Table(Provenance):
-    """Tiers per key: rows with lower/upper bounds and value columns."""
+    """Tiers per key: rows with lower/upper bounds and value columns. Each row is real (the venue's
+    figure) or illustrative, by the table's `status` unless the row says otherwise."""
 
     bound: Bound
     interval: Literal["lower_open", "upper_open"]
     columns: dict[str, Column]
     tiers: dict[str, tuple[dict[str, float | None], ...]]
+    status: Status
+    row_status: dict[str, tuple[Status | None, ...]] = {}
+    row_refs: dict[str, tuple[str | None, ...]] = {}
     title: str | None = None
     description: str | None = None
     keyed_by: str | None = None
-    as_of: str | None = None
-    file: str | None = Field(default=None, description="set when the table came from exchanges/")
+    version: TableVersion | None = Field(default=None, description="set when the table came from a dated table file")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _split_row_meta(cls, data: Any) -> Any:
+        """Keep tier rows numeric: a row's status and document go to row_status / row_refs."""
+        if not isinstance(data, dict) or "tiers" not in data or "row_status" in data:
+            return data
+        tiers, status, refs = {}, {}, {}
+        for key, rows in data["tiers"].items():
+            tiers[key] = [{k: v for k, v in r.items() if k not in ROW_META} for r in rows]
+            status[key] = tuple(r.get("status") for r in rows)
+            refs[key] = tuple(r.get("ref") for r in rows)
+        return {**data, "tiers": tiers, "row_status": status, "row_refs": refs}
+
+    @property
+    def where(self) -> str:
+        """`venue/name@valid_from (file)` for a dated table, else `inline`."""
+        v = self.version
+        return f"{v.table}@{v.valid_from} ({v.file})" if v else "inline in the rule file"
+
+    def status_of(self, key: str, i: int) -> Status:
+        """The status of row i of `key`: its own, else the table's."""
+        own = self.row_status.get(key, ())
+        return (own[i] if i < len(own) else None) or self.status
+
+    def status_counts(self) -> dict[str, int]:
+        """Rows per status, e.g. {"real": 12, "illustrative": 1}."""
+        out = {"real": 0, "illustrative": 0}
+        for key, rows in self.tiers.items():
+            for i in range(len(rows)):
+                out[self.status_of(key, i)] += 1
+        return out
+
+    def status_text(self) -> str:
+        """`real`, `illustrative`, or `mixed: N real rows, M illustrative` (with the illustrative keys)."""
+        counts = self.status_counts()
+        if not counts["illustrative"]:
+            return "real"
+        if not counts["real"]:
+            return "illustrative"
+        keys = [k for k, rows in self.tiers.items() if any(self.status_of(k, i) == "illustrative" for i in range(len(rows)))]
+        return f"mixed: {counts['real']} real rows, {counts['illustrative']} illustrative (keys {', '.join(keys)})"
 
 
 class Function(Provenance):
@@ -123,5 +188,15 @@ class Threshold(Provenance):
     description: str | None = None
 
 
-SECTIONS = ("axes", "inputs", "parameters", "tables", "functions", "quantities", "thresholds")
+class NotModelled(Provenance):
+    """Something the rule set leaves out: with `when`, a condition on the snapshot that makes evaluate
+    warn; with `collection`, a snapshot list accepted and ignored with a warning; else listed only."""
+
+    description: str
+    axis: str = "account"
+    when: str | None = None
+    collection: str | None = None
+
+
+SECTIONS = ("axes", "inputs", "parameters", "tables", "functions", "quantities", "thresholds", "not_modelled")
 """The named-entry sections of a rule file, in the order they are resolved."""

@@ -52,6 +52,7 @@ class RuleSet:
     functions: dict[str, model.Function] = field(default_factory=dict)
     quantities: dict[str, model.Quantity] = field(default_factory=dict)
     thresholds: dict[str, model.Threshold] = field(default_factory=dict)
+    not_modelled: dict[str, model.NotModelled] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
     extends: str | None = None
     origins: dict[tuple[str, str], Origin] = field(default_factory=dict)
@@ -61,6 +62,17 @@ class RuleSet:
     def ref(self) -> str:
         """`venue/mode@valid_from`, the pinned name of this version."""
         return f"{self.id}@{self.version}"
+
+    @property
+    def table_versions(self) -> dict[str, model.TableVersion]:
+        """The dated table versions this rule set was built with, by the rule set's table name."""
+        return {n: t.version for n, t in self.tables.items() if t.version is not None}
+
+    @property
+    def key(self) -> str:
+        """`ref` plus the table versions: two builds of one version with other tables have other keys."""
+        used = ",".join(f"{v.table}@{v.valid_from}" for v in self.table_versions.values())
+        return f"{self.ref}[{used}]" if used else self.ref
 
     @property
     def venue(self) -> str:
@@ -93,6 +105,7 @@ _MODELS: dict[str, type[model._Strict]] = {
     "quantities": model.Quantity,
     "thresholds": model.Threshold,
     "tables": model.Table,
+    "not_modelled": model.NotModelled,
 }
 
 
@@ -106,17 +119,20 @@ def build_entry(section: str, name: str, data: dict[str, Any], origin: Origin) -
 
 
 def check_citations(rs: RuleSet) -> None:
-    """Every cited `ref` must name a document of the rule set (or of the table's file)."""
+    """Every cited `ref` (and a tier row's `ref`) must name a document of the rule set (or of the table's file)."""
     problems: list[RuleFileError] = []
     for section in model.SECTIONS:
         for name, entry in rs.section(section).items():
             known = rs.table_documents.get(name, rs.documents) if section == "tables" else rs.documents
-            for i, cite in enumerate(getattr(entry, "sources", ()) or ()):
-                if cite.ref not in known:
+            refs: list[tuple[tuple[str | int, ...], str]] = [(("sources", i, "ref"), cite.ref) for i, cite in enumerate(getattr(entry, "sources", ()) or ())]
+            if isinstance(entry, model.Table):
+                refs += [(("tiers", key, i, "ref"), ref) for key, row_refs in entry.row_refs.items() for i, ref in enumerate(row_refs) if ref]
+            for where, ref in refs:
+                if ref not in known:
                     problems.append(
                         RuleFileError(
-                            f"{section}.{name}: cites unknown document {cite.ref!r} (known: {', '.join(sorted(known)) or 'none'})",
-                            rs.origin(section, name).loc("sources", i, "ref"),
+                            f"{section}.{name}: cites unknown document {ref!r} (known: {', '.join(sorted(known)) or 'none'})",
+                            rs.origin(section, name).loc(*where),
                         )
                     )
     if problems:

@@ -27,8 +27,15 @@ if TYPE_CHECKING:
     from jsonschema import Draft202012Validator
     from jsonschema.exceptions import ValidationError
 
-SCHEMA_FILES = {"rule-file": "rule-file.v1.json", "table": "table.v1.json", "cases": "cases.v1.json", "venue": "venue.v1.json",
+SCHEMA_FILES = {"rule-file": "rule-file.v2.json", "table": "table.v2.json", "cases": "cases.v1.json", "venue": "venue.v1.json",
                 "payload-mapping": "payload-mapping.v1.json"}
+RETIRED = {
+    "marginspec/rule-file/v1": "rule files are version 2 now: write `schema: marginspec/rule-file/v2` and reference tables as "
+                               "`{table: venue/name}` (dated files exchanges/<venue>/tables/<name>/<valid_from>.yaml) instead of `{file: ...}`; "
+                               "inline tables need `status: real` or `illustrative` (see rules/README.md)",
+    "marginspec/table/v1": "table files are version 2 now: one file per version, exchanges/<venue>/tables/<name>/<valid_from>.yaml, "
+                           "with `schema: marginspec/table/v2`, `table: venue/name`, `valid_from` and `status` (see rules/README.md)",
+}
 MAX_REPORTED = 20
 
 
@@ -122,6 +129,9 @@ def validate(doc: Document, kind: str) -> None:
     from jsonschema.exceptions import best_match
 
     problems: list[RuleFileError] = []
+    version = doc.data.get("schema") if isinstance(doc.data, dict) else None
+    if isinstance(version, str) and version in RETIRED:
+        raise RuleFileError(f"schema: {version} is no longer read: {RETIRED[version]}", doc.where(("schema",)))
     for err in _validator(kind).iter_errors(doc.data):
         if err.validator in ("oneOf", "anyOf") and err.context and not (
             err.validator == "anyOf" and all("required" in s for s in err.validator_value)

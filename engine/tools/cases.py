@@ -31,6 +31,7 @@ class CaseOutcome:
     failures: list[str] = field(default_factory=list)
     checked: list[str] = field(default_factory=list)
     version: str | None = None  # the rule-set version the case ran on (venue/mode@date)
+    build: str | None = None  # the version with the table versions it was built with (RuleSet.key)
     rows: dict[str, int] = field(default_factory=dict)  # rows per axis in the case's snapshot
 
     @property
@@ -61,6 +62,26 @@ def case_files(catalog: Catalog) -> list[tuple[Path, str, tuple[Path, ...]]]:
 def load_cases(path: Path, display: str, exchanges: tuple[Path, ...]) -> list[Case]:
     doc = checked_document(path, display, "cases")
     return [Case(display, name, doc.data["ruleset"], body, doc, exchanges) for name, body in doc.data["cases"].items()]
+
+
+def case_quote_problems(cases: list[Case], rule_sets: list[Any], texts: dict[str, Any]) -> list[RuleFileError]:
+    """Verbatim quotes of cases that the stored text of their document does not contain. A case cites its
+    file's documents or those of its rule set's versions."""
+    from types import SimpleNamespace
+
+    from ..source.model import Citation, SourceDocument
+    from ..source.provenance import missing_quotes
+
+    entries = []
+    for case in cases:
+        docs: dict[str, Any] = {}
+        for rs in rule_sets:
+            if rs.id == case.ruleset:
+                docs.update(rs.documents)
+        docs.update({k: SourceDocument.model_validate(v) for k, v in (case.doc.data.get("documents") or {}).items()})
+        cited = SimpleNamespace(sources=[Citation.model_validate(c) for c in case.body.get("sources", [])])
+        entries.append((cited, docs, lambda *p, c=case: c.doc.where(("cases", c.name) + p)))
+    return missing_quotes(entries, texts)
 
 
 def _snapshot_data(case: Case) -> Any:
@@ -110,11 +131,11 @@ def run_case(catalog: Catalog, case: Case, compiled: dict[str, Rules]) -> CaseOu
     try:
         data = _snapshot_data(case)
         spec = f"{case.ruleset}@{case.body['version']}" if "version" in case.body else case.ruleset
-        rs = catalog.load(spec, None if "version" in case.body else snapshot_date(data))
-        rules = compiled.setdefault(rs.ref, Rules(rs))
+        rs = catalog.load(spec, snapshot_date(data))  # the snapshot's date picks the tables (and the version, unless pinned)
+        rules = compiled.setdefault(rs.key, Rules(rs))
         snap = rules.snapshot(data, f"{case.file}:{case.name}")
         result = rules.evaluate(snap)
-        out.version, out.rows = rs.ref, dict(snap.counts)
+        out.version, out.build, out.rows = rs.ref, rs.key, dict(snap.counts)
     except MarginspecError as exc:
         out.failures.append(str(exc))
         return out

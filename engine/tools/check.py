@@ -13,6 +13,8 @@ from ..run.kernel import load_kernel
 from ..source.catalog import RULE_FILE, Catalog
 from .cases import CaseOutcome, case_files, load_cases, run_case
 from .coverage import uncovered
+from ..source.provenance import rule_set_problems
+from .cases import case_quote_problems
 
 CASES = re.compile(r".*\.cases\.yaml$")
 
@@ -44,6 +46,7 @@ def run_check(paths: list[Path], rule_folders: list[Path], coverage: bool) -> in
     loaded = 0
     broken: set[str] = set()
     compiled: dict[str, Rules] = {}
+    quoted: set[str] = set()  # files whose quotes were checked against the stored document texts
     for rid, versions in sorted(catalog.files.items()):
         for e in versions:
             if chosen is not None and e.path.resolve() not in chosen and not any(
@@ -51,12 +54,20 @@ def run_check(paths: list[Path], rule_folders: list[Path], coverage: bool) -> in
             ):
                 continue
             try:
-                rs = catalog.load_file(e)
-                plan = compile_plan(rs)
-                load_kernel(rs, plan)
-                compiled[rs.ref] = Rules(rs)
+                days = catalog.table_dates(e, catalog.window_end(e))
+                for day in days:  # every combination of table versions the version is used with
+                    rs = catalog.load_file(e, at=day)
+                    plan = compile_plan(rs)
+                    load_kernel(rs, plan)
+                    compiled[rs.key] = Rules(rs)
+                    own = {e.display} | {v.file for v in rs.table_versions.values()} - quoted
+                    problems = rule_set_problems(rs, catalog.document_texts, own)
+                    quoted |= own
+                    if problems:
+                        raise RuleFileErrors(problems)
                 loaded += 1
-                print(f"ok    {e.display}  ({len(rs.quantities)} quantities, {len(rs.thresholds)} thresholds, {len(rs.tables)} tables)")
+                dated = f", built with the tables of {len(days)} dates" if len(days) > 1 else ""
+                print(f"ok    {e.display}  ({len(rs.quantities)} quantities, {len(rs.thresholds)} thresholds, {len(rs.tables)} tables{dated})")
             except (RuleFileError, RuleFileErrors) as exc:
                 invalid += 1
                 broken.add(rid)
@@ -70,6 +81,9 @@ def run_check(paths: list[Path], rule_folders: list[Path], coverage: bool) -> in
             continue
         try:
             cases = load_cases(path, display, exchanges)
+            problems = case_quote_problems(cases, [r.ruleset for r in compiled.values()], catalog.document_texts)
+            if problems:
+                raise RuleFileErrors(problems)
         except MarginspecError as exc:
             invalid += 1
             print(f"FAIL  {display}\n{_indent(str(exc))}")

@@ -52,9 +52,9 @@ def uncovered(compiled: dict[str, Rules], outcomes: list[CaseOutcome]) -> tuple[
     """(entries no case exercises, number of entries), over the versions in `compiled`."""
     covered: set[tuple[str, str]] = set()
     for o in outcomes:
-        if o.version in compiled and o.ok:
-            rs = compiled[o.version].ruleset
-            for name in exercised(compiled[o.version], o):
+        if o.build in compiled and o.ok:
+            rs = compiled[o.build].ruleset
+            for name in exercised(compiled[o.build], o):
                 section = "quantities" if name in rs.quantities else "thresholds"
                 covered.add((rs.origin(section, name).doc.file, name))
     entries: set[Entry] = set()

@@ -149,7 +149,7 @@ class Explainer:
                     "assumption": p.assumption}
         if name in rs.tables:
             t = rs.tables[name]
-            return {"name": name, "kind": "table", "title": t.title, "file": t.file, "keys": list(t.tiers)[:20]}
+            return {"name": name, "kind": "table", "title": t.title, "version": t.where, "status": t.status_text(), "keys": list(t.tiers)[:20]}
         if name in rs.functions:
             f = rs.functions[name]
             return {"name": name, "kind": "function", "params": list(f.params), "formula": f.formula}
