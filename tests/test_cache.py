@@ -138,7 +138,7 @@ def test_an_edited_document_entry_does_not_sit_behind_the_files_receipt(fresh: C
 def test_a_valid_entry_moved_to_another_name_fails_its_check(fresh: Cache) -> None:
     """The recorded hash covers the entry's name, which binds it to the bytes it was built from."""
     evaluate()
-    table = doc_entry(fresh.folder, (DEMO_RULES.parent / "exchanges" / "demo" / "tables" / "discount.yaml").read_bytes(), "table")
+    table = doc_entry(fresh.folder, (DEMO_RULES.parent / "exchanges" / "demo" / "tables" / "discount" / "2025-01-01.yaml").read_bytes(), "table")
     shutil.copyfile(table, doc_entry(fresh.folder, RULE_FILE.read_bytes()))
     fresh.restart()
     result, warned = evaluate()
@@ -289,4 +289,4 @@ def test_the_fingerprint_covers_every_module_of_every_subpackage() -> None:
     package = Path(cache.__file__).resolve().parent
     names = {p.relative_to(package).as_posix() for p in cache.fingerprint_files()}
     assert {p.relative_to(package).as_posix() for p in package.rglob("*.py")} <= names
-    assert {"backends/numpy_kernel.py", "ir/compiler.py", "language/parser.py", "source/schemas/rule-file.v1.json"} <= names
+    assert {"backends/numpy_kernel.py", "ir/compiler.py", "language/parser.py", "source/schemas/rule-file.v2.json"} <= names

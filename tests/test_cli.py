@@ -138,7 +138,7 @@ def test_explain_reads_formulas_from_their_syntax_tree(make_rules):
 
     table = {"bound": {"unit": "coin", "description": "x"}, "interval": "lower_open",
              "columns": {"rate": {"unit": "ratio", "description": "rate"}},
-             "tiers": {"*": [{"lower": 0, "upper": None, "rate": 0.5}]}, "assumption": "test"}
+             "tiers": {"*": [{"lower": 0, "upper": None, "rate": 0.5}]}, "status": "illustrative", "assumption": "test"}
     root = make_rules(tables={"t": table},
                       functions={"twice": {"params": ["x"], "formula": "2 * x", "assumption": "test"}},
                       quantities={"rate": {"axis": "currency", "unit": "ratio", "formula": "tier(t.rate, balance)", "assumption": "test"},

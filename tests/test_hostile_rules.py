@@ -86,7 +86,7 @@ def test_a_long_extends_chain_is_refused_with_its_length_and_place(tmp_path):
     (folder / f"{dates[0]}.yaml").write_text(yaml.safe_dump(base))
     for prev, date in itertools.pairwise(dates):
         (folder / f"{date}.yaml").write_text(textwrap.dedent(f"""\
-            schema: marginspec/rule-file/v1
+            schema: marginspec/rule-file/v2
             ruleset: t/m
             valid_from: "{date}"
             title: link

@@ -167,7 +167,7 @@ def test_min_and_max_of_an_undefined_value_are_undefined_whatever_the_order(make
 def test_a_tier_read_at_an_undefined_value_is_undefined(make_rules):
     table = {"bound": {"unit": "USD", "description": "x"}, "interval": "lower_open",
              "columns": {"rate": {"unit": "ratio", "description": "rate"}},
-             "tiers": {"*": [{"lower": 0, "upper": 10, "rate": 0.5}, {"lower": 10, "upper": None, "rate": 0.25}]}, "assumption": "test"}
+             "tiers": {"*": [{"lower": 0, "upper": 10, "rate": 0.5}, {"lower": 10, "upper": None, "rate": 0.25}]}, "status": "illustrative", "assumption": "test"}
     for formula, unit in ((f"tier(t.rate, {INF_A} - {INF_B})", "ratio"), (f"progressive(t.rate, {INF_A} - {INF_B})", "USD")):
         root = make_rules(tables={"t": table}, quantities={"r": quantity(formula, unit=unit)})
         assert three_paths(load(root), snap()) == ["undefined"] * 3, formula
@@ -190,7 +190,7 @@ def test_generated_names_never_collide(make_rules):
     """Tables a.b_c and a_b.c, and references built from axis and input names, used to share one name."""
     col = lambda c: {c: {"unit": "ratio", "description": c}}
     table = lambda c, rate: {"bound": {"unit": "coin", "description": "x"}, "interval": "lower_open", "columns": col(c),
-                             "tiers": {"*": [{"lower": 0, "upper": None, c: rate}]}, "assumption": "test"}
+                             "tiers": {"*": [{"lower": 0, "upper": None, c: rate}]}, "status": "illustrative", "assumption": "test"}
     root = make_rules(tables={"a": table("b_c", 0.25), "a_b": table("c", 0.75)}, quantities={
         "first": quantity("tier(a.b_c, balance)", axis="currency", unit="ratio"),
         "second": quantity("tier(a_b.c, balance)", axis="currency", unit="ratio"),
