@@ -148,17 +148,26 @@ def within_rounding(plan, snap, name: str, got, want, scale: float) -> bool:
 
 
 def magnitudes(plan):
-    """The plan with every sum and difference in its formulas made a sum of the terms' sizes: evaluated, the
-    size of what floats add up on the way to each output, which bounds their rounding."""
+    """The plan made to compute, for each value, the size of what floats add up on the way to it: every sum
+    and difference a sum of the terms' sizes, every min/max the larger size, every aggregation over rows or
+    scenarios the largest or the total size. Evaluated, it bounds the rounding a compiled value can carry."""
     def sizes(e):
         if isinstance(e, sympy.Add):
-            return sympy.Add(*[sympy.Abs(sizes(a)) for a in e.args])
+            return sympy.Add(*[sizes(a) for a in e.args])
         if isinstance(e, (sympy.Mul, sympy.Pow)):
-            return e.func(*[sizes(a) for a in e.args])
+            return sympy.Abs(e.func(*[sizes(a) if not a.is_number else a for a in e.args]))
+        if isinstance(e, (sympy.Min, sympy.Max)):
+            return sympy.Max(*[sizes(a) for a in e.args])
         if isinstance(e, sympy.Piecewise):
             return sympy.Piecewise(*[(sizes(v), c) for v, c in e.args])
-        return e
-    steps = [dataclasses.replace(s, expr=sizes(s.expr)) if isinstance(s, Elementwise) and s.out.kind != "bool" else s for s in plan.steps]
+        return sympy.Abs(e)
+    steps = []
+    for s in plan.steps:
+        if isinstance(s, Elementwise) and s.out.kind != "bool":
+            s = dataclasses.replace(s, expr=sizes(s.expr))
+        elif isinstance(s, Aggregate) and s.op == "min":
+            s = dataclasses.replace(s, op="max")
+        steps.append(s)
     return dataclasses.replace(plan, steps=steps)
 
 
