@@ -207,12 +207,12 @@ class ExactEvaluator(StepVisitor[Any]):
         index = self.snap.index[step.index] if self.plan.indexes[step.index].how != "account" else [0] * n_src
         n_target = _rows(self.plan, self.snap, target)
         n_target = 1 if n_target is None else n_target
-        g = self.plan.grid_size(target.grid) if target.grid else None
+        points = self.plan.grid_size(target.grid) if target.grid else None
 
         def group(j: int) -> Any:
             members = [i for i in range(n_src) if index[i] == j]
-            if g:
-                return [reduce([item(i, s) for i in members]) for s in range(g)]
+            if points:
+                return [reduce([item(i, s) for i in members]) for s in range(points)]
             return reduce([item(i, None) for i in members])
 
         return [group(j) for j in range(n_target)]
@@ -252,7 +252,7 @@ class ExactEvaluator(StepVisitor[Any]):
         def at(i: int | None, s: int | None) -> Any:
             k = keys[i or 0] if keys else 0
             if k < 0:
-                return rational_of(step.default)
+                return rational_of(step.default if step.default is not None else math.nan)
             x = self.cell(step.arg, i, s)
             if x is sympy.nan:
                 return sympy.nan

@@ -277,10 +277,10 @@ class PythonGenerator(StepVisitor[None]):
         for iv in used_idx:
             self.emit(f"e_{iv} = i_{iv}[i]")
         local: set[str] = set()
-        for s in block.steps:
-            self.visit_in(s, block, local)
-            if not (isinstance(s, Aggregate) and s.index is not None):
-                local.add(s.out.name)
+        for step in block.steps:
+            self.visit_in(step, block, local)
+            if not (isinstance(step, Aggregate) and step.index is not None):
+                local.add(step.out.name)
         for name in stored:
             self.emit(f"v_{name}[i] = e_{name}")
         self.depth -= 1

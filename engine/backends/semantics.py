@@ -40,7 +40,7 @@ from __future__ import annotations
 
 import math
 from bisect import bisect_left, bisect_right
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, ClassVar, Generic, TypeVar
 
 from ..ir.plan import STEP_KINDS, Aggregate, Elementwise, Gather, Lookup, Step
@@ -72,7 +72,8 @@ class StepVisitor(Generic[R]):
             raise TypeError(f"backend {cls.__name__} does not say what {', '.join(missing) or 'every step'} means")
 
     def visit(self, step: Step) -> R:
-        return getattr(self, self.METHODS[type(step)])(step)  # type: ignore[no-any-return]
+        method: Callable[[Step], R] = getattr(self, self.METHODS[type(step)])
+        return method(step)
 
     def elementwise(self, step: Elementwise) -> R:
         raise NotImplementedError

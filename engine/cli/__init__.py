@@ -63,7 +63,7 @@ def _show_warning(message: Warning | str, category: type[Warning], filename: str
 
 def main(argv: list[str] | None = None) -> int:
     out, err = sys.stdout, sys.stderr
-    sys.stdout, sys.stderr = _Printable(out), _Printable(err)  # type: ignore[assignment]
+    sys.stdout, sys.stderr = _Printable(out), _Printable(err)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("default", CacheWarning)

@@ -10,6 +10,8 @@ reads the values the venue reports, for reconcile, and the rows of tier tables."
 
 from __future__ import annotations
 
+import functools
+
 import datetime as dt
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -106,7 +108,7 @@ class Mapper:
                     continue
                 for row in rows:
                     reader = RowReader(self.mapping, source, row, self.joins)
-                    keep = guarded(lambda reader=reader: reader.holds(source.condition), self.problems)
+                    keep = guarded(functools.partial(reader.holds, source.condition), self.problems)
                     if keep is True:
                         out.append(reader)
         return out

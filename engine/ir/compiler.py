@@ -72,7 +72,7 @@ class Compiler(StepBuilder):
                 self.row_axes[name] = RowAxis(name, group_of=ax.group, by=ax.by)
             elif ax.kind == "grid":
                 cols: list[tuple[str, tuple[float, ...]]] = []
-                for col, pname in ax.grid.items():
+                for col, pname in (ax.grid or {}).items():
                     p = self.rs.parameters.get(pname)
                     if p is None or not isinstance(p.value, tuple):
                         raise self.err("axes", name, f"grid column {col!r}: {pname!r} is not a list parameter", "grid", col)
@@ -80,9 +80,9 @@ class Compiler(StepBuilder):
                 product = list(itertools.product(*(values for _, values in cols)))
                 self.grids[name] = GridAxis(name, {c: tuple(p[i] for p in product) for i, (c, _) in enumerate(cols)})
         collections = [a.collection for a in self.row_axes.values() if a.collection]
-        for name, ax in self.row_axes.items():
-            if ax.collection and (ax.collection in ("account", "as_of") or collections.count(ax.collection) > 1):
-                raise self.err("axes", name, f"collection {ax.collection!r} is reserved or used twice", "collection")
+        for name, row_axis in self.row_axes.items():
+            if row_axis.collection and (row_axis.collection in ("account", "as_of") or collections.count(row_axis.collection) > 1):
+                raise self.err("axes", name, f"collection {row_axis.collection!r} is reserved or used twice", "collection")
 
     def shape_of(self, text: str, section: str, name: str) -> Shape:
         parts = [p.strip() for p in text.split(" x ")]
@@ -98,7 +98,7 @@ class Compiler(StepBuilder):
         for axis_name, ax in self.row_axes.items():
             if ax.collection:
                 self.index_var(IndexVar(f"_acct_{axis_name}", axis_name, ACCOUNT, "account"))
-                self.declare(ax.key, Term("text", Shape(axis_name), field=ax.key), "axes", axis_name)
+                self.declare(ax.key or "", Term("text", Shape(axis_name), field=ax.key), "axes", axis_name)
         for name, inp in self.rs.inputs.items():
             if inp.axis != ACCOUNT and (inp.axis not in self.row_axes or self.row_axes[inp.axis].group_of):
                 raise self.err("inputs", name, f"axis {inp.axis!r} is not 'account' or a row axis of the snapshot", "axis")
@@ -118,8 +118,7 @@ class Compiler(StepBuilder):
             elif inp.type == "text":
                 self.declare(name, Term("text", shape, field=name), "inputs")
             else:
-                kind = "bool" if inp.type == "boolean" else "number"
-                var = self.add_var(Var(name, shape, kind))
+                var = self.add_var(Var(name, shape, "bool" if inp.type == "boolean" else "number"))
                 if inp.default is not None:
                     self._check_default(name, inp)
                 self.inputs.append(InputCol(var, name, inp.axis, codes=inp.values, default=inp.default, minimum=inp.minimum,
@@ -215,7 +214,7 @@ class Compiler(StepBuilder):
                 shape = self.shape_of(q.axis, section, name)
                 if section != "quantities" and (shape.grid or shape.rows is None):
                     raise self.err(section, name, "conditions live on account or a row axis, not on a grid", "axis")
-                var = self.add_var(Var(name, shape, kind))
+                var = self.add_var(Var(name, shape, "number" if kind == "number" else "bool"))
                 term = var_term(var)
                 if section == "quantities":
                     term.unit = self.unit_of(q.unit, section, name)

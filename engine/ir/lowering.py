@@ -119,7 +119,7 @@ class StepBuilder:
             mask_term = source if where is None else Term("bool", source.shape, sympy.And(source.expr, where.expr),
                                                           undefined=combine(source.undefined, where.undefined))
         u = mask_term.undefined if mask_term is not None else None
-        if u is not None:  # rows whose condition is undefined are members, and make the aggregation undefined
+        if mask_term is not None and u is not None:  # rows whose condition is undefined are members, and make the aggregation undefined
             mask_term = Term("bool", mask_term.shape, sympy.Or(mask_term.expr, sympy.Ne(u, 0)))
             if op == "count":
                 op, source = "sum", Term("number", source.shape, 1 + u)

@@ -6,19 +6,37 @@ uses the parser's visit/number/boolean/combine/fail and its unit context."""
 from __future__ import annotations
 
 import ast
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import sympy
 
 from . import units
 from .normal import ncdf
-from .shape import ACCOUNT
-from .terms import ELEMENTWISE, LOOKUPS, Refused, TableBinding, Term, broadcast, kind_name
+from ..errors import RuleFileError
+from .shape import ACCOUNT, Shape
+from .terms import ELEMENTWISE, LOOKUPS, Lowering, Refused, TableBinding, Term, broadcast, kind_name
 from .undefined import combine, undefined
 from .units import UnitMismatch
 
 
 class BuiltinCalls:
+    """Needs from the parser it is mixed into: its lowering, locals, unit context and visiting methods."""
+
+    low: Lowering
+    locals: dict[str, Term]
+    used: set[str]
+    subs: dict[Any, Any]
+    excluded: dict[str, set[str]]
+
+    if TYPE_CHECKING:  # provided by FormulaParser
+        def visit(self, node: ast.AST) -> Term: ...
+        def number(self, node: ast.AST, what: str) -> Term: ...
+        def boolean(self, node: ast.AST, what: str) -> Term: ...
+        def combine(self, node: ast.AST, *terms: Term) -> Shape: ...
+        def fail(self, node: ast.AST, message: str) -> RuleFileError: ...
+        def _arity(self, node: ast.Call, name: str, low: int, high: int | None = None) -> None: ...
+        def _no_keywords(self, node: ast.Call, name: str) -> None: ...
+
     def _branch_facts(self, cond: ast.AST) -> tuple[dict[str, set[str]], dict[str, set[str]]]:
         """Choice values ruled out when `cond` is true and when it is false, from tests such as
         contract_type == 'linear' (alone or joined by `and`)."""
@@ -46,7 +64,9 @@ class BuiltinCalls:
         subs: dict[Any, Any] = {}
         for name, out in excluded.items():
             term = self.locals.get(name) or self.low.resolve(name)
-            left = [v for v in term.codes if v not in out] if isinstance(term, Term) else []
+            if not isinstance(term, Term):
+                continue
+            left = [v for v in term.codes if v not in out]
             if len(left) == 1 and term.identities:
                 subs.update(term.identities.get(left[0], {}))
         return subs

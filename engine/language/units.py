@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import ast
 from decimal import Decimal
+from typing import TypeAlias
 
 import sympy
 
@@ -21,7 +22,7 @@ ROW_RELATIVE = ("coin", "settle", "base", "quote", "face")
 
 _SYM = {name: sympy.Symbol(name, positive=True) for name in SYMBOLS}
 ONE = sympy.Integer(1)
-Unit = sympy.Expr
+Unit: TypeAlias = sympy.Expr
 
 
 class UnitSyntaxError(ValueError):

@@ -374,7 +374,7 @@ class _Builder:
         name = node.func.id
         if any(isinstance(a, ast.Starred) for a in node.args) or any(k.arg is None for k in node.keywords):
             raise Unsupported("starred")
-        kw = {k.arg: k.value for k in node.keywords}
+        kw: dict[str, ast.AST] = {k.arg or "": k.value for k in node.keywords}
         if name == "IF":
             return self._cases(node)
         if name in ("sum", "count", "any", "all") or (name in ("min", "max") and len(node.args) == 1):

@@ -245,8 +245,8 @@ def _assemble(cls: Any, plan: Plan, n: int, account: dict[str, Any], collections
         keys = text(target, plan.row_axes[target].key or "")
         return Categorical(keys.values, keys.codes[start + local])
 
-    def where(axis: str, row: int, field: str) -> str:
+    def located(axis: str, row: int, field: str) -> str:
         return f"{collection.get(axis, ACCOUNT)}.{field}[{row}]" if axis in accounts or axis == ACCOUNT else f"{axis} row {row}"
 
-    indexes = build_indexes(plan, n, accounts, text, where)
+    indexes = build_indexes(plan, n, accounts, text, located)
     return cls(n, columns, indexes)

@@ -134,9 +134,9 @@ def evaluate_batch(kernel: Kernel, batch: Batch, block: int = BLOCK_ACCOUNTS) ->
                 out[name][sl[plan.vars[name].shape.rows or ACCOUNT]] = got[name]
             for name, shown, _, _ in plan.checked:  # checked per block, while the block is in cache
                 axis = plan.vars[name].shape.rows or ACCOUNT
-                rows = sl[axis]
-                bad = np.isnan(out[name][rows])
+                block_rows = sl[axis]
+                bad = np.isnan(out[name][block_rows])
                 if bad.any():
-                    row = rows.start + int(np.argwhere(bad)[0][0])
+                    row = block_rows.start + int(np.argwhere(bad)[0][0])
                     raise undefined_error(plan, shown, batch.describe(axis, row))
     return {name: out[name] for name in plan.outputs}

@@ -147,8 +147,8 @@ def _reference(out: Indexes, iv: IndexVar, refs: Categorical, shown: str, where:
         for row in np.nonzero(~found)[0][:MAX_REPORTED]:
             a = int(acct[row])
             listed = target.values[target.codes[out.offsets[iv.target][a]:out.offsets[iv.target][a + 1]]]
-            known = ", ".join(map(str, listed[:10])) or "none"
-            problems.append((where(iv.axis, int(row), iv.field or ""), f"{refs.text(int(row))!r} is not in {shown} (known: {known})"))
+            rows = ", ".join(map(str, listed[:10])) or "none"
+            problems.append((where(iv.axis, int(row), iv.field or ""), f"{refs.text(int(row))!r} is not in {shown} (known: {rows})"))
     return np.where(found, hit, -1).astype(INDEX)
 
 

@@ -81,11 +81,11 @@ class SnapshotFormat:
             meta["json_schema_extra"] = {"default": inp.default}
         if inp.type == "number":
             limits = {"ge": inp.minimum, "le": inp.maximum, "gt": inp.exclusive_minimum}
-            typ: Any = Annotated[float, Field(strict=True, allow_inf_nan=False, **{k: v for k, v in limits.items() if v is not None}, **meta)]
+            typ: Any = Annotated[float, Field(strict=True, allow_inf_nan=False, **{k: v for k, v in limits.items() if v is not None}, **meta)]  # type: ignore[call-overload]
         elif inp.type == "boolean":
             typ = Annotated[bool, Field(strict=True, **meta)]
         elif inp.type == "enum":
-            typ = Annotated[Literal[inp.values], Field(**meta)]  # type: ignore[valid-type]
+            typ = Annotated[Literal[inp.values], Field(**meta)]
         else:
             typ = Annotated[str, Field(min_length=1, max_length=128, **meta)]
         if inp.default is not None:
@@ -94,7 +94,7 @@ class SnapshotFormat:
         return Required[typ]
 
     def _typed_dict(self, title: str, fields: dict[str, Any]) -> Any:
-        td = TypedDict(title, fields)  # type: ignore[operator]
+        td = TypedDict(title, fields)  # type: ignore[misc]  # built from the rule set's inputs at run time
         td.__pydantic_config__ = ConfigDict(extra="forbid", title=title)  # type: ignore[attr-defined]
         return td
 
@@ -117,10 +117,10 @@ class SnapshotFormat:
         for axis in self.plan.row_axes.values():
             if not axis.collection:
                 continue
-            fields = {axis.key: Required[Annotated[KEY_TEXT, Field(description=f"identifies the row ({axis.key}); unique within the snapshot")]]}
+            fields = {axis.key or "": Required[Annotated[KEY_TEXT, Field(description=f"identifies the row ({axis.key}); unique within the snapshot")]]}
             fields.update(by_axis.get(axis.name, {}))
             self.widths[axis.name] = len(fields)
-            top[axis.collection] = NotRequired[list[self._typed_dict(axis.name.title().replace("_", ""), fields)]]  # type: ignore[misc]
+            top[axis.collection] = NotRequired[list[self._typed_dict(axis.name.title().replace("_", ""), fields)]]  # type: ignore[misc]  # a type built at run time
         return self._typed_dict("Snapshot", top)
 
     def json_schema(self) -> dict[str, Any]:

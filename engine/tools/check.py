@@ -103,8 +103,8 @@ def run_check(paths: list[Path], rule_folders: list[Path], coverage: bool) -> in
     if coverage:
         missing, total = uncovered(compiled, outcomes)
         print(f"coverage: {total - len(missing)} of {total} quantities and thresholds are exercised by a passing case")
-        for e in missing:
-            print(f"      not exercised: {e.file}:{e.line}: {e.section}.{e.name}")
+        for entry in missing:
+            print(f"      not exercised: {entry.file}:{entry.line}: {entry.section}.{entry.name}")
         if missing and not (invalid or failed):
             return 1
     if chosen is not None and loaded + invalid + len(outcomes) == 0:

@@ -21,6 +21,7 @@ import sympy
 from ..api import Rules
 from ..backends.canonical import Canonical
 from ..errors import MarginspecError
+from ..run.result import Result
 from ..ir.compiler import compile_plan
 from ..source.ruleset import RuleSet
 from .cases import Case, actual_value
@@ -179,7 +180,8 @@ def _case_impacts(result: Diff, a: RuleSet, b: RuleSet, cases: list[Case]) -> No
         except MarginspecError as exc:
             result.case_errors.append(f"{case.name}: {exc}")
             continue
-        values, errors = [], []
+        values: list[Result | None] = []
+        errors: list[str] = []
         for r in rules:
             try:
                 values.append(r.evaluate(data))
@@ -192,7 +194,7 @@ def _case_impacts(result: Diff, a: RuleSet, b: RuleSet, cases: list[Case]) -> No
             continue
         for target in case.body["expect"]:
             try:
-                before, after = (actual_value(v, target) for v in values)
+                before, after = (actual_value(v, target) for v in values if v is not None)
             except (KeyError, IndexError, ValueError):
                 continue
             moved = not _same(before, after)

@@ -62,7 +62,7 @@ class Explainer:
             return self.snap.account.get(name)
         if axis in self.snap.rows:
             group = self.rs.axes.get(name)
-            field = group.by if group is not None and group.group else name
+            field = group.by if group is not None and group.group and group.by else name
             return {k: r.get(field) for k, r in zip(self.snap.keys[axis], self.snap.rows[axis])}
         return None
 
@@ -94,10 +94,10 @@ class Explainer:
 
         edits: list[tuple[int, int, str]] = []
 
-        def put(node: ast.AST, value: Any) -> None:
+        def put(node: ast.expr, value: Any) -> None:
             edits.append((offset(node.lineno, node.col_offset), offset(node.end_lineno or node.lineno, node.end_col_offset or 0), fmt(value)))
 
-        def walk(node: ast.AST) -> None:
+        def walk(node: ast.expr) -> None:
             if isinstance(node, ast.Call):
                 name = node.func.id if isinstance(node.func, ast.Name) else ""
                 if name in AGGREGATES and not (name in ("min", "max") and len(node.args) > 1):
@@ -113,8 +113,11 @@ class Explainer:
                 if v is not None and node.id not in ("inf", "true", "false"):
                     put(node, v)
             elif not isinstance(node, ast.Attribute):  # table.column is not a value
-                for child in ast.iter_child_nodes(node):
-                    walk(child)
+                for part in ast.iter_child_nodes(node):
+                    if isinstance(part, ast.expr):
+                        walk(part)
+                    elif isinstance(part, ast.keyword):
+                        walk(part.value)
 
         walk(tree)
         text = formula
@@ -148,8 +151,9 @@ class Explainer:
                     "sources": [{"document": c.ref, "url": rs.documents[c.ref].url, "quote": c.quote} for c in p.sources],
                     "assumption": p.assumption}
         if name in rs.tables:
-            t = rs.tables[name]
-            return {"name": name, "kind": "table", "title": t.title, "version": t.where, "status": t.status_text(), "keys": list(t.tiers)[:20]}
+            table = rs.tables[name]
+            return {"name": name, "kind": "table", "title": table.title, "version": table.where, "status": table.status_text(),
+                    "keys": list(table.tiers)[:20]}
         if name in rs.functions:
             f = rs.functions[name]
             return {"name": name, "kind": "function", "params": list(f.params), "formula": f.formula}

@@ -61,9 +61,9 @@ def parse_cells(rules: Rules, data: dict[str, Any], specs: list[str]) -> list[Ce
     for spec in specs:
         m = CELL.match(spec)
         inp = rules.ruleset.inputs.get(m.group(1)) if m else None
-        if inp is None or inp.type != "number":
+        if m is None or inp is None or inp.type != "number":
             raise UsageError(f"--vary {spec!r}: not a number input of {rules.ruleset.ref} (write name or name[row key])")
-        name = m.group(1)  # type: ignore[union-attr]
+        name = m.group(1)
         if inp.axis == ACCOUNT:
             cells.append(Cell(name, None, 0, float(snap.account[name])))
             continue
@@ -87,7 +87,7 @@ def with_value(rules: Rules, data: dict[str, Any], cells: list[Cell], x: float) 
         if inp.axis == ACCOUNT:
             out.setdefault("account", {})[c.name] = value
         else:
-            collection = rules.kernel.plan.row_axes[inp.axis].collection
+            collection = rules.kernel.plan.row_axes[inp.axis].collection or ""
             axis_key = rules.kernel.plan.row_axes[inp.axis].key
             next(r for r in out[collection] if r[axis_key] == c.key)[c.name] = value
     return out
@@ -162,8 +162,8 @@ def bracket(f: Any, base: float) -> tuple[float, float] | None:
 
 
 def solve(rules: Rules, data: dict[str, Any], target: str, value: float, specs: list[str]) -> Solution:
-    name, _, key = target.partition("[")
-    key = key.rstrip("]") or None
+    name, _, key_text = target.partition("[")
+    key = key_text.rstrip("]") or None
     if name not in rules.kernel.plan.outputs:
         raise UsageError(f"--target {target!r}: not a quantity of {rules.ruleset.ref}")
     cells = parse_cells(rules, data, specs)
