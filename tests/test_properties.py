@@ -156,8 +156,8 @@ def magnitudes(plan):
             return sympy.Add(*[sizes(a) for a in e.args])
         if isinstance(e, (sympy.Mul, sympy.Pow)):
             return sympy.Abs(e.func(*[sizes(a) if not a.is_number else a for a in e.args]))
-        if isinstance(e, (sympy.Min, sympy.Max)):
-            return sympy.Max(*[sizes(a) for a in e.args])
+        if isinstance(e, (sympy.Min, sympy.Max)):  # the size of the operand taken (min(x, inf) is x's)
+            return e.func(*[sizes(a) for a in e.args])
         if isinstance(e, sympy.Piecewise):
             return sympy.Piecewise(*[(sizes(v), c) for v, c in e.args])
         return sympy.Abs(e)

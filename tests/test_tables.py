@@ -14,7 +14,6 @@ from typing import Any
 
 import pytest
 import yaml
-
 from marginspec.api import Rules
 from marginspec.errors import RuleFileError, RuleFileErrors, SnapshotError
 from marginspec.source.catalog import Catalog, bundled_dir
@@ -166,7 +165,7 @@ def test_a_user_folder_adds_a_version_to_a_bundled_table(make_rules):
 def test_every_bundled_table_version_is_dated_and_marked():
     cat = Catalog()
     assert cat.tables, "no bundled tables found"
-    for tid, versions in cat.tables.items():
+    for _tid, versions in cat.tables.items():
         for e in versions:
             table, documents, _ = cat.read_table(e)
             assert table.status in ("real", "illustrative")

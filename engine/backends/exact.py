@@ -19,7 +19,7 @@ import sympy
 from ..ir.plan import ACCOUNT, Aggregate, Elementwise, Gather, Lookup, Plan, Shape
 from ..language.numbers import rational_of
 from ..language.undefined import undefined
-from .semantics import StepVisitor, Undefined, empty_value, first_extreme
+from .semantics import BeyondTable, StepVisitor, Undefined, beyond, empty_value, first_extreme
 
 Cell = tuple[str, int]  # (input name, row); row 0 on the account
 CHOICES = (sympy.Min, sympy.Max, sympy.Abs, sympy.core.relational.Relational)  # resolved at a point (substitute)
@@ -243,10 +243,12 @@ class ExactEvaluator(StepVisitor[Any]):
                     parts.append(rate * sympy.Min(sympy.Max(x - rational_of(lo), 0), width))
                 return sympy.Add(*parts)
             pieces = []
-            for hi, value in zip(highs[:-1], values[:-1]):
+            for hi, value in zip(highs, values):
                 bound = rational_of(hi)
+                if not bound.is_finite:
+                    break
                 pieces.append((value, x <= bound if table.interval == "lower_open" else x < bound))
-            pieces.append((values[-1], True))
+            pieces.append((values[-1] if math.isinf(highs[-1]) else sympy.nan, True))  # above a bounded last tier: undefined
             return sympy.Piecewise(*pieces)
 
         def at(i: int | None, s: int | None) -> Any:
@@ -256,6 +258,9 @@ class ExactEvaluator(StepVisitor[Any]):
             x = self.cell(step.arg, i, s)
             if x is sympy.nan:
                 return sympy.nan
+            limit = table.upper[k][-1]
+            if x.is_number and math.isfinite(limit) and beyond(limit, at_point(x, self.at), table.interval == "lower_open"):
+                raise BeyondTable(at_point(x, self.at), limit, table.name, table.keys[k], step.out.shape.rows or ACCOUNT, i or 0)
             value = read(x, k)
             return substitute(value, {}, self.at) if self.at else value  # its tier at the point
 

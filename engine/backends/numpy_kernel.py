@@ -197,13 +197,14 @@ class NumpyGenerator(StepVisitor[None]):
         key = f"i_{step.key}" if step.key else "None"
         default = f", {number_code(step.default)}" if step.default is not None else ""
         table = f"T[{step.table!r}]"
+        axis = step.out.shape.rows or "account"  # names the rows in a BeyondTable error
         if step.mode == "progressive":
-            self.emit(f"v_{step.out.name} = runtime.tier_progressive({table}, {step.column!r}, v_{step.arg}, {key}{default})")
+            self.emit(f"v_{step.out.name} = runtime.tier_progressive({table}, {step.column!r}, v_{step.arg}, {key}{default or ', None'}, {axis!r})")
             return
         tier = self.tiers.get((step.table, step.arg, step.key))
         if tier is None:  # reads of several columns at the same x share one search
             tier = self.tiers[(step.table, step.arg, step.key)] = f"_tier{len(self.tiers)}"
-            self.emit(f"{tier} = runtime.tier_index({table}, v_{step.arg}, {key})")
+            self.emit(f"{tier} = runtime.tier_index({table}, v_{step.arg}, {key}, {axis!r})")
         self.emit(f"v_{step.out.name} = runtime.tier_read({table}, {step.column!r}, {tier}, {key}{default})")
 
     def generate(self) -> str:

@@ -13,6 +13,7 @@ reach the generated text."""
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 from ..ir.plan import ACCOUNT, Aggregate, Elementwise, Gather, Lookup, Plan, Step
@@ -127,9 +128,16 @@ class PythonGenerator(StepVisitor[None]):
         key = f"e_{step.key}" if step.key and block.axis else (f"i_{step.key}[0]" if step.key else "0")
         target = f"e_{step.out.name}" if block.axis else f"v_{step.out.name}"
         arg = self.operand(step.arg, block, local, False)
-        if step.mode == "step":  # inline: the column of the tier whose lower bound is the last one below x
-            search = "bisect_left" if self.plan.tables[step.table].interval == "lower_open" else "bisect_right"
+        table = self.plan.tables[step.table]
+        lower_open = table.interval == "lower_open"
+        bounded = any(math.isfinite(hi[-1]) for hi in table.upper)
+        if step.mode == "step" and bounded:  # semantics.tier_position also stops above the last tier
+            limit = f"T[{step.table!r}].upper[{key}][-1]"
+            tier = f"(0 if {key} < 0 else semantics.tier_position({self.table_name('tl', step.table)}[{key}], {{x}}, {lower_open}, {limit}))"
+        elif step.mode == "step":  # inline: the column of the tier whose lower bound is the last one below x
+            search = "bisect_left" if lower_open else "bisect_right"
             tier = f"(max({search}({self.table_name('tl', step.table)}[{key}], {{x}}) - 1, 0) if {{x}} == {{x}} else semantics.undefined_value())"
+        if step.mode == "step":
             if not step.out.shape.grid:  # reads of several columns at one x in one block share the search
                 found = (id(block), step.table, key, arg)
                 if found not in self.tiers:
@@ -138,7 +146,8 @@ class PythonGenerator(StepVisitor[None]):
                 tier = self.tiers[found]
             read = f"{self.table_name('tc', step.table, step.column)}[{key}][{tier}]"
         else:
-            read = f"semantics.progressive(T[{step.table!r}].lower[{key}], T[{step.table!r}].upper[{key}], T[{step.table!r}].columns[{step.column!r}][{key}], {{x}})"
+            t = f"T[{step.table!r}]"
+            read = f"semantics.progressive({t}.lower[{key}], {t}.upper[{key}], {t}.columns[{step.column!r}][{key}], {{x}}, {lower_open})"
         if step.default is not None:
             read = f"({number_code(step.default)} if {key} < 0 else {read})"
         if step.out.shape.grid:

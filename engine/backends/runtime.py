@@ -10,6 +10,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..ir.plan import TierTable
+from .semantics import BeyondTable
 
 
 @dataclass(frozen=True)
@@ -21,6 +22,10 @@ class NumpyTable:
     width: np.ndarray  # upper - lower; 0 for padding, inf for the last tier
     columns: dict[str, np.ndarray]
     lower_open: bool
+    name: str
+    keys: tuple[str, ...]
+    limit: np.ndarray  # per key, where its last tier ends (inf when open)
+    bounded: bool  # some key's last tier ends
 
 
 def numpy_table(t: TierTable) -> NumpyTable:
@@ -33,13 +38,31 @@ def numpy_table(t: TierTable) -> NumpyTable:
         width[k, : len(lo)] = np.subtract(hi, lo)
         for c, values in t.columns.items():
             cols[c][k, : len(lo)] = values[k]
-    return NumpyTable(lower, np.where(np.isinf(lower), 0.0, lower), width, cols, t.interval == "lower_open")
+    limit = np.array([hi[-1] for hi in t.upper])
+    return NumpyTable(lower, np.where(np.isinf(lower), 0.0, lower), width, cols, t.interval == "lower_open", t.name, t.keys, limit,
+                      bool(np.isfinite(limit).any()))
 
 
-def tier_index(t: NumpyTable, x: np.ndarray, key: np.ndarray | None) -> np.ndarray:
+def _check_bounds(t: NumpyTable, x: np.ndarray, key: np.ndarray | None, axis: str) -> None:
+    """BeyondTable for the first x above its key's bounded last tier (see semantics.BeyondTable)."""
+    k = np.zeros(x.shape[0], dtype=np.intp) if key is None else np.maximum(key, 0)
+    limit = t.limit[k][:, None] if x.ndim == 2 else t.limit[k]
+    over = ((x > limit) if t.lower_open else (x >= limit)) & np.isfinite(limit)
+    if key is not None:
+        over &= (key >= 0)[:, None] if x.ndim == 2 else key >= 0  # keys read with default= have no tiers to leave
+    if over.any():
+        at = np.argwhere(over)[0]
+        row = int(at[0])
+        raise BeyondTable(float(x[tuple(at)]), float(t.limit[k[row]]), t.name, t.keys[int(k[row])], axis, row)
+
+
+def tier_index(t: NumpyTable, x: np.ndarray, key: np.ndarray | None, axis: str = "") -> np.ndarray:
     """The tier containing each x (0 below the first tier); one pass per tier, no rows x tiers temporaries.
     A key of -1 (not in the table, read with default=) gives tier 0 of key 0; tier_read replaces it.
-    An undefined x gives tier -1, which tier_read reads as undefined."""
+    An undefined x gives tier -1, which tier_read reads as undefined; an x above a bounded last tier is
+    BeyondTable (`axis` names the rows, for the message)."""
+    if t.bounded:
+        _check_bounds(t, x, key, axis)
     if key is None or t.lower.shape[0] == 1:
         lows = t.lower[0][np.isfinite(t.lower[0])]
         tier = np.maximum(np.searchsorted(lows, x, side="left" if t.lower_open else "right") - 1, 0)
@@ -71,8 +94,11 @@ def tier_read(t: NumpyTable, column: str, tier: np.ndarray, key: np.ndarray | No
     return np.where(missing[:, None] if tier.ndim == 2 else missing, default, value)
 
 
-def tier_progressive(t: NumpyTable, column: str, x: np.ndarray, key: np.ndarray | None, default: float | None = None) -> np.ndarray:
+def tier_progressive(t: NumpyTable, column: str, x: np.ndarray, key: np.ndarray | None, default: float | None = None,
+                     axis: str = "") -> np.ndarray:
     """Sum over tiers of `column` times the part of x that falls inside the tier; key -1 gives `default`."""
+    if t.bounded:
+        _check_bounds(t, x, key, axis)
     col = t.columns[column]
     k = np.zeros(x.shape[0], dtype=np.intp) if key is None else np.maximum(key, 0)
     total = np.zeros(x.shape)

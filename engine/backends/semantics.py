@@ -56,6 +56,16 @@ class Undefined(ArithmeticError):
     the snapshot and reports the quantity, row and formula (README, 'Numbers')."""
 
 
+class BeyondTable(Undefined):
+    """A tier read above the last tier of a table whose last tier is bounded (and which does not say what
+    applies beyond): an error naming the table, the key, the value and where the tiers end. The kernels fill
+    in what they know: the numpy one the table, key and row, the plain-Python one stops for numpy to say it."""
+
+    def __init__(self, value: float, limit: float, table: str = "", key: str = "", axis: str = "", row: int = -1):
+        super().__init__(f"{value!r} is beyond the last tier of table {table!r}")
+        self.value, self.limit, self.table, self.key, self.axis, self.row = value, limit, table, key, axis, row
+
+
 class StepVisitor(Generic[R]):
     """A backend: one method per kind of step. A subclass that lacks one fails when it is defined."""
 
@@ -122,18 +132,27 @@ def first_extreme(op: str, values: Sequence[Any], selected: Sequence[bool], key:
     return best
 
 
-def tier_position(lowers: Sequence[float], x: float, lower_open: bool) -> int:
+def beyond(limit: float, x: float, lower_open: bool) -> bool:
+    """Whether x lies above a table's last tier, which ends at `limit` (inf for an open last tier)."""
+    return limit != math.inf and (x > limit if lower_open else x >= limit)
+
+
+def tier_position(lowers: Sequence[float], x: float, lower_open: bool, limit: float = math.inf) -> int:
     """The tier containing x: the last tier whose lower bound is below x (lower_open) or at most x
-    (upper_open); the first tier for x below every bound."""
+    (upper_open); the first tier for x below every bound; BeyondTable above a bounded last tier."""
     if x != x:
         raise Undefined("a tier read at an undefined value")
+    if beyond(limit, x, lower_open):
+        raise BeyondTable(x, limit)
     return max((bisect_left if lower_open else bisect_right)(lowers, x) - 1, 0)
 
 
-def progressive(lowers: Sequence[float], uppers: Sequence[float], rates: Sequence[float], x: float) -> float:
-    """Sum over tiers of rate x (the part of x inside the tier)."""
+def progressive(lowers: Sequence[float], uppers: Sequence[float], rates: Sequence[float], x: float, lower_open: bool = True) -> float:
+    """Sum over tiers of rate x (the part of x inside the tier); BeyondTable above a bounded last tier."""
     if x != x:
         raise Undefined("a tier read at an undefined value")
+    if uppers and beyond(uppers[-1], x, lower_open):
+        raise BeyondTable(x, uppers[-1])
     total = 0.0
     for lo, hi, rate in zip(lowers, uppers, rates):
         if x <= lo:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
-
 from typing import Any
 
 from ..api import Rules

@@ -10,9 +10,8 @@ reads the values the venue reports, for reconcile, and the rows of tier tables."
 
 from __future__ import annotations
 
-import functools
-
 import datetime as dt
+import functools
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any

@@ -5,7 +5,6 @@ their own steps, check shapes and cycles, and order the steps."""
 from __future__ import annotations
 
 import itertools
-import math
 from typing import Any
 
 import sympy
@@ -19,6 +18,7 @@ from ..source import model
 from ..source.ruleset import RuleSet
 from .lowering import StepBuilder, var_term
 from .plan import ACCOUNT, GridAxis, IndexVar, InputCol, Plan, RowAxis, Shape, TierTable, Var
+from .tables import keyed_parameter_table, tier_table
 
 
 class Compiler(StepBuilder):
@@ -95,10 +95,16 @@ class Compiler(StepBuilder):
         return Shape(parts[0], parts[1] if len(parts) == 2 else None)
 
     def build_inputs(self) -> None:
+        keys = [ax.key for ax in self.row_axes.values() if ax.collection]
         for axis_name, ax in self.row_axes.items():
             if ax.collection:
                 self.index_var(IndexVar(f"_acct_{axis_name}", axis_name, ACCOUNT, "account"))
-                self.declare(ax.key or "", Term("text", Shape(axis_name), field=ax.key), "axes", axis_name)
+                term = Term("text", Shape(axis_name), field=ax.key)
+                self.declare(f"{axis_name}.{ax.key}", term, "axes", axis_name)
+                # a key field named like another collection's key or field is read as axis.key only: each
+                # collection keeps the venue's own field names
+                if keys.count(ax.key) == 1 and ax.key not in self.rs.inputs:
+                    self.declare(ax.key or "", term, "axes", axis_name)
         for name, inp in self.rs.inputs.items():
             if inp.axis != ACCOUNT and (inp.axis not in self.row_axes or self.row_axes[inp.axis].group_of):
                 raise self.err("inputs", name, f"axis {inp.axis!r} is not 'account' or a row axis of the snapshot", "axis")
@@ -167,6 +173,8 @@ class Compiler(StepBuilder):
             term.unit = self.unit_of(self.rs.parameters[param].unit, "parameters", param)
             self.declare(col, term, "axes", grid.name)
         for name, p in self.rs.parameters.items():
+            if p.value is None:
+                continue  # a keyed parameter: declared once the tables are built (build_keyed_parameters)
             if isinstance(p.value, tuple):
                 self.declare(name, "a list parameter; use it as a grid column", "parameters")
             else:
@@ -174,36 +182,34 @@ class Compiler(StepBuilder):
 
     def build_tables(self) -> None:
         for name, t in self.rs.tables.items():
-            self.tables[name] = self._tier_table(name, t)
+            self.tables[name] = tier_table(name, t, self.rs.origin("tables", name).loc)
             columns = {c: self.unit_of(col.unit, "tables", name, "columns", c, "unit") for c, col in t.columns.items()}
-            bound = self.unit_of(t.bound.unit, "tables", name, "bound", "unit")
-            self.declare(name, TableBinding(name, columns, keyed=set(t.tiers) != {"*"}, bound=bound), "tables")
+            bound = None if t.keyed else self.unit_of(t.bound.unit, "tables", name, "bound", "unit")
+            self.declare(name, TableBinding(name, columns, keyed=set(t.tiers) != {"*"}, bound=bound, by_key=t.keyed), "tables")
 
-    def _tier_table(self, name: str, t: model.Table) -> TierTable:
-        lower, upper, cols = [], [], {c: [] for c in t.columns}
-        rationals: dict[str, list[tuple[sympy.Expr, ...]]] = {c: [] for c in t.columns}
-        for key, rows in t.tiers.items():
-            lo, hi = [], []
-            for i, row in enumerate(rows):
-                where = ("tiers", key, i)
-                missing = [c for c in t.columns if c not in row]
-                extra = [c for c in row if c not in t.columns and c not in ("lower", "upper")]
-                if missing or extra:
-                    raise RuleFileError(f"tables.{name}: tier {key}[{i}] " + (f"lacks {missing}" if missing else f"has undeclared columns {extra}"), self.rs.origin("tables", name).loc(*where))
-                if i and row["lower"] != rows[i - 1]["upper"]:
-                    raise RuleFileError(f"tables.{name}: tier {key}[{i}] starts at {row['lower']} but the tier before ends at {rows[i - 1]['upper']}", self.rs.origin("tables", name).loc(*where, "lower"))
-                last = i == len(rows) - 1
-                if (row["upper"] is None) != last or (row["upper"] is not None and row["upper"] <= row["lower"]):
-                    raise RuleFileError(f"tables.{name}: tier {key}[{i}] needs upper > lower, and only the last tier has upper: null (no limit)", self.rs.origin("tables", name).loc(*where, "upper"))
-                lo.append(float(row["lower"]))
-                hi.append(math.inf if row["upper"] is None else float(row["upper"]))
-            lower.append(tuple(lo))
-            upper.append(tuple(hi))
-            for c in t.columns:
-                cols[c].append(tuple(float(r[c]) for r in rows))
-                rationals[c].append(tuple(rational_of(r[c]) for r in rows))
-        return TierTable(name, tuple(t.tiers), t.interval, tuple(lower), tuple(upper),
-                         {c: tuple(v) for c, v in cols.items()}, rationals={c: tuple(v) for c, v in rationals.items()})
+    def build_keyed_parameters(self) -> None:
+        """A keyed parameter is a value on the rows of its `by` axis (or of the axis of its `by` text input),
+        read by each row's key from a one-tier table of its own (default= for keys it does not list)."""
+        for name, p in self.rs.parameters.items():
+            if p.values is None:
+                continue
+            by = p.by or ""
+            axis = self.row_axes.get(by)
+            if axis is not None and axis.collection:
+                key, shape = Term("text", Shape(by), field=axis.key), Shape(by)
+            elif axis is not None:  # a grouping axis: its rows' keys are the grouped field's values
+                key, shape = Term("text", Shape(axis.group_of), field=axis.by), Shape(by)
+            elif by in self.rs.inputs and self.rs.inputs[by].type == "text":
+                key, shape = Term("text", Shape(self.rs.inputs[by].axis), field=by), Shape(self.rs.inputs[by].axis)
+            else:
+                raise self.err("parameters", name, f"by: {by!r} is not a row axis, a grouping axis or a text input", "by")
+            self.tables[name] = keyed_parameter_table(name, p)
+            unit = self.unit_of(p.unit, "parameters", name)
+            binding = TableBinding(name, {"value": unit}, keyed=True, bound=None, by_key=True)
+            self.origin = name
+            term = self.lookup(binding, "value", "step", Term("number", shape, sympy.S.Zero), key, p.default)
+            term.unit = unit
+            self.declare(name, term, "parameters")
 
     def build_callables(self) -> None:
         for name, f in self.rs.functions.items():
@@ -298,6 +304,7 @@ class Compiler(StepBuilder):
         self.build_inputs()
         self.build_parameters()
         self.build_tables()
+        self.build_keyed_parameters()
         self.build_callables()
         deps = self.compile_formulas()
         self.check_cycles(deps)

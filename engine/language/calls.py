@@ -10,9 +10,9 @@ from typing import TYPE_CHECKING, Any
 
 import sympy
 
+from ..errors import RuleFileError
 from . import units
 from .normal import ncdf
-from ..errors import RuleFileError
 from .shape import ACCOUNT, Shape
 from .terms import ELEMENTWISE, LOOKUPS, Lowering, Refused, TableBinding, Term, broadcast, kind_name
 from .undefined import combine, undefined
@@ -101,7 +101,12 @@ class BuiltinCalls:
         return Term("number", shape, value, unit=a_unit if a_unit is not None else b_unit)
 
     def _minmax(self, node: ast.Call, name: str) -> Term:
-        self._no_keywords(node, name)
+        """min/max of two or more values, value by value. (With one argument they reduce rows: _aggregate.)"""
+        if node.keywords:
+            raise self.fail(node.keywords[0].value, f"{name}() of two or more values compares them value by value and takes no keywords; "
+                                                    f"to reduce rows, give one value: {name}(x, by=..., where=...)")
+        if not node.args:
+            raise self.fail(node, f"{name}() needs a value: {name}(x) over rows, or {name}(a, b, ...) of values")
         terms = [self.number(a, f"each argument of {name}()") for a in node.args]
         shape = self.combine(node, *terms)
         unit = None
@@ -162,7 +167,8 @@ class BuiltinCalls:
             if source.shape.grid != over:
                 raise self.fail(o, f"the value being reduced does not vary over {over}")
         if by is None and over is None and source.shape.rows in (None, ACCOUNT):
-            raise self.fail(node, f"{name}() of a value on {source.shape} has nothing to reduce; say by= or over=")
+            hint = f" (the {name} of two values is {name}(a, b))" if name in ("min", "max") else ""
+            raise self.fail(node, f"{name}() of a value on {source.shape} has nothing to reduce; say by= or over={hint}")
         where = self.boolean(kw["where"], "where=") if "where" in kw else None
         if where is not None and broadcast(source.shape, where.shape) != source.shape:
             raise self.fail(kw["where"], f"where= must live on {source.shape}, like the value it filters")
@@ -220,6 +226,8 @@ class BuiltinCalls:
         table = self.low.resolve(first.value.id)
         if not isinstance(table, TableBinding):
             raise self.fail(first.value, f"{first.value.id!r} is not a table")
+        if table.by_key:
+            raise self.fail(node, f"table {table.name!r} has no tiers: read it by key alone, {table.name}.{first.attr}[key]")
         if first.attr not in table.columns:
             raise self.fail(first, f"table {table.name!r} has no column {first.attr!r} (columns: {', '.join(table.columns)})")
         self.used.add(table.name)

@@ -255,8 +255,10 @@ class FormulaParser(BuiltinCalls):
     # ---------- references and calls
 
     def visit_Subscript(self, node: ast.Subscript) -> Term:
+        if isinstance(node.value, ast.Attribute) and isinstance(node.value.value, ast.Name):
+            return self._by_key(node, node.value)
         if not isinstance(node.value, ast.Name):
-            raise self.fail(node, "only a name can be indexed, as in index_price[settle_currency]")
+            raise self.fail(node, "only a name can be indexed, as in index_price[settle_currency], or a keyed table, as in table.column[key]")
         source = self.visit(node.value)
         ref = self.visit(node.slice)
         if ref.kind != "ref":
@@ -278,7 +280,38 @@ class FormulaParser(BuiltinCalls):
         return out
 
     def visit_Attribute(self, node: ast.Attribute) -> Term:
-        raise self.fail(node, "attribute access is not allowed (read tables with tier(table.column, x, key) or progressive(...))")
+        """`axis.key`: the row key of an axis, by its qualified name (needed where two collections' keys, or a key
+        and another collection's field, share a field name)."""
+        if isinstance(node.value, ast.Name):
+            found = self.low.resolve(f"{node.value.id}.{node.attr}")
+            if isinstance(found, Term):
+                self.used.add(f"{node.value.id}.{node.attr}")
+                return found
+            if isinstance(self.low.resolve(node.value.id), TableBinding):
+                raise self.fail(node, f"read a table with tier({node.value.id}.{node.attr}, x, key), progressive(...) or, for a keyed table, "
+                                      f"{node.value.id}.{node.attr}[key]")
+        raise self.fail(node, "attribute access is not allowed (axis.key names an axis' row key; tables are read with tier(table.column, x, key), "
+                              "progressive(...) or table.column[key])")
+
+    def _by_key(self, node: ast.Subscript, column: ast.Attribute) -> Term:
+        """`table.column[key]`: a keyed table (`values`, no tiers) read by key alone."""
+        table = self.low.resolve(column.value.id)  # type: ignore[attr-defined]
+        if not isinstance(table, TableBinding):
+            raise self.fail(column.value, f"{column.value.id!r} is not a table")  # type: ignore[attr-defined]
+        if column.attr not in table.columns:
+            raise self.fail(column, f"table {table.name!r} has no column {column.attr!r} (columns: {', '.join(table.columns)})")
+        if not table.by_key:
+            raise self.fail(node, f"table {table.name!r} has tiers: read it at a value with tier({table.name}.{column.attr}, x, key)")
+        key = self.visit(node.slice)
+        if key.kind != "text":
+            raise self.fail(node.slice, f"the key must be a text value such as a currency code or a row key, not a {kind_name(key)}")
+        self.used.add(table.name)
+        try:
+            out = self.low.lookup(table, column.attr, "step", Term("number", Shape(None), sympy.S.Zero), key, None)
+        except Refused as exc:
+            raise self.fail(node, str(exc)) from None
+        out.unit = table.columns[column.attr]
+        return out
 
     def visit_Call(self, node: ast.Call) -> Term:
         if not isinstance(node.func, ast.Name):

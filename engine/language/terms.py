@@ -47,8 +47,9 @@ class Refused(Exception):
 class TableBinding:
     name: str
     columns: dict[str, Any]  # column -> unit
-    keyed: bool
+    keyed: bool  # it has rows for several keys (a read needs a key)
     bound: Any = None  # the unit of the value the tiers are read at
+    by_key: bool = False  # no tiers: read by key alone, table.column[key]
 
 
 @dataclass

@@ -16,12 +16,12 @@ from typing import Any
 from ..api import Rules, snapshot_date
 from ..errors import MarginspecError
 from ..source.catalog import Catalog
+from ..source.provenance import DocumentText, check_quote, describe
 from ..source.ruleset import RuleSet
 from ..tools.cases import Case, CaseOutcome, case_files, load_cases, run_case
 from ..tools.coverage import exercised
 from ..version import __version__
 from .text import num
-from ..source.provenance import DocumentText, check_quote, describe
 from .typeset import Rendered, render
 
 
@@ -232,7 +232,7 @@ def markdown(r: Report) -> str:
     out += ["## Parameters", "", "| name | value | unit | source |", "|---|---|---|---|"]
     for n, p in rs.parameters.items():
         src = "; ".join(f"“{_md(q.quote)}” ({_md(q.title)}; {_md(q.provenance)})" for q in quotes(rs, p, "parameters", n, r.texts)) or f"assumption: {_md(p.assumption)}"
-        out.append(f"| `{n}` | {values_text(p.value)} | `{p.unit}` | {src} |")
+        out.append(f"| `{n}` | {values_text(p.shown)} | `{p.unit}` | {src} |")
     out += ["", "## Tables", ""]
     for n, t in rs.tables.items():
         cols = list(t.columns)

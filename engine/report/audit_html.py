@@ -243,7 +243,7 @@ def short_sources(rs: Any, entry: Any, section: str, name: str, texts: dict[str,
 
 
 def parameters(rs: Any, texts: dict[str, Any]) -> str:
-    rows = "".join(f'<tr id="e-{e(n)}"><td><code>{e(n)}</code></td><td class="num">{e(values_text(p.value))}</td><td>{e(p.unit)}</td>'
+    rows = "".join(f'<tr id="e-{e(n)}"><td><code>{e(n)}</code></td><td class="num">{e(values_text(p.shown))}</td><td>{e(p.unit)}</td>'
                    f'<td>{f"<p class=pdesc>{e(p.description)}</p>" if p.description else ""}{short_sources(rs, p, "parameters", n, texts)}{callouts(p)}</td></tr>' for n, p in rs.parameters.items())
     return (f'<section id="parameters"><h2>Parameters</h2><table class="grid"><thead><tr><th>name</th><th>value</th><th>unit</th>'
             f'<th>description and source</th></tr></thead><tbody>{rows}</tbody></table></section>')

@@ -57,7 +57,7 @@ def summary(rs: RuleSet, result: Result, source: str) -> str:
     shown = [n for n, q in rs.quantities.items() if q.show] or [n for n, q in rs.quantities.items() if q.axis == ACCOUNT]
     r = result.receipt
     out = [f"{result.ruleset}  {result.title}", f"snapshot {source}, as of {r.as_of}; rules in force on {r.evaluation_date}"]
-    out += [f"tables: " + ", ".join(f"{t.table}@{t.valid_from} ({t.status.split(':')[0]})" for t in r.tables)] if r.tables else []
+    out += ["tables: " + ", ".join(f"{t.table}@{t.valid_from} ({t.status.split(':')[0]})" for t in r.tables)] if r.tables else []
     out += warning_lines(result) + [""]
     account = [n for n in shown if rs.quantities[n].axis == ACCOUNT]
     if account:
@@ -118,7 +118,7 @@ def show(rs: RuleSet) -> str:
 
     out.append("Parameters")
     for n, p in rs.parameters.items():
-        out.append(f"  {n} = {num(p.value if isinstance(p.value, float) else list(p.value))} [{p.unit}]")
+        out.append(f"  {n} = {num(p.shown)}" + (f" by {p.by}" if p.by else "") + f" [{p.unit}]")
         cite(p, "    ")
     out += ["", "Tables"]
     for n, t in rs.tables.items():

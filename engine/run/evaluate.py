@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from ..backends.semantics import Undefined
+from ..backends.semantics import BeyondTable, Undefined
 from ..errors import EvaluationError
 from ..ir.plan import NORMAL, Plan
 from ..language.shape import ACCOUNT
@@ -99,6 +99,14 @@ def undefined_error(plan: Plan, name: str, where: str) -> EvaluationError:
                            f"(0/0, inf - inf or a similar undefined operation){at}; see README, 'Numbers'")
 
 
+def beyond_error(exc: BeyondTable, where: str) -> EvaluationError:
+    """The error for a tier read above a table's bounded last tier (semantics.BeyondTable)."""
+    shown = f"{exc.value:,.10g}"
+    return EvaluationError(f"{shown} is beyond the last tier of table {exc.table!r} for {exc.key!r} (its tiers end at {exc.limit:,.10g})"
+                           f"{' for ' + where if where else ''}: the table does not say what applies beyond its last tier "
+                           "(a table may say `beyond: last` if its last tier goes on); see README, 'Numbers'")
+
+
 def evaluate_snapshot(kernel: Kernel, snap: Snapshot, force_numpy: bool = False) -> Evaluation:
     plan = kernel.plan
     values = None
@@ -129,7 +137,10 @@ def evaluate_batch(kernel: Kernel, batch: Batch, block: int = BLOCK_ACCOUNTS) ->
         out[name] = np.empty(shape, dtype=bool if var.kind == "bool" else np.float64)
     with np.errstate(all="ignore"):
         for c, n, sl in batch.blocks(plan, block):
-            got = kernel.batch(c, n, kernel.numpy_tables)
+            try:
+                got = kernel.batch(c, n, kernel.numpy_tables)
+            except BeyondTable as exc:
+                raise beyond_error(exc, batch.describe(exc.axis, sl[exc.axis].start + exc.row)) from None
             for name in plan.returned:
                 out[name][sl[plan.vars[name].shape.rows or ACCOUNT]] = got[name]
             for name, shown, _, _ in plan.checked:  # checked per block, while the block is in cache

@@ -9,14 +9,13 @@ import datetime as dt
 import os
 import re
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
-from functools import cached_property
-
-from .provenance import DocumentText, scan_texts
 from ..errors import RuleFileError, UsageError
 from . import model
+from .provenance import DocumentText, scan_texts
 from .ruleset import FileRecord, Origin, RuleSet, build_entry, check_citations
 from .validation import checked_document
 

@@ -79,9 +79,21 @@ class Input(Provenance):
 
 
 class Parameter(Provenance):
-    value: float | tuple[float, ...]
+    """A constant, a list (a grid column), or a keyed parameter: a value per key of an axis or text input."""
+
+    value: float | tuple[float, ...] | None = None
     unit: str
     description: str | None = None
+    by: str | None = None
+    values: dict[str, float] | None = None
+    default: float | None = None
+
+    @property
+    def shown(self) -> float | list[float] | dict[str, float]:
+        """The value as a person reads it: a number, a list, or the values by key (with '*' for the default)."""
+        if self.values is not None:
+            return {**self.values, **({"*": self.default} if self.default is not None else {})}
+        return list(self.value) if isinstance(self.value, tuple) else float(self.value or 0)
 
 
 class Bound(_Strict):
@@ -92,6 +104,7 @@ class Bound(_Strict):
 class Column(_Strict):
     unit: str
     description: str
+    deduction_of: str | None = None  # the quick-calculation deduction of this rate column: checked, or computed where left out
 
 
 class TableVersion(_Strict):
@@ -121,12 +134,19 @@ class Table(Provenance):
     title: str | None = None
     description: str | None = None
     keyed_by: str | None = None
+    beyond: Literal["error", "last"] = "error"  # a read above a bounded last tier: an error, or the last tier goes on
+    keyed: bool = False  # given as `values`: one row per key, no bounds, read as table.column[key]
     version: TableVersion | None = Field(default=None, description="set when the table came from a dated table file")
 
     @model_validator(mode="before")
     @classmethod
     def _split_row_meta(cls, data: Any) -> Any:
-        """Keep tier rows numeric: a row's status and document go to row_status / row_refs."""
+        """Keep tier rows numeric: a row's status and document go to row_status / row_refs. A keyed table
+        (`values`) becomes one open tier per key, read at any value."""
+        if isinstance(data, dict) and "values" in data and "tiers" not in data:
+            rows = {key: [{"lower": 0, "upper": None, **row}] for key, row in data["values"].items()}
+            data = {k: v for k, v in data.items() if k != "values"} | {
+                "tiers": rows, "keyed": True, "interval": "lower_open", "bound": {"unit": "1", "description": "none: read by key alone"}}
         if not isinstance(data, dict) or "tiers" not in data or "row_status" in data:
             return data
         tiers, status, refs = {}, {}, {}

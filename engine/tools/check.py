@@ -11,10 +11,9 @@ from ..errors import MarginspecError, RuleFileError, RuleFileErrors, UsageError
 from ..ir.compiler import compile_plan
 from ..run.kernel import load_kernel
 from ..source.catalog import RULE_FILE, Catalog
-from .cases import CaseOutcome, case_files, load_cases, run_case
-from .coverage import uncovered
 from ..source.provenance import rule_set_problems
-from .cases import case_quote_problems
+from .cases import CaseOutcome, case_files, case_quote_problems, load_cases, run_case
+from .coverage import uncovered
 
 CASES = re.compile(r".*\.cases\.yaml$")
 

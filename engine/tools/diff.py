@@ -21,8 +21,8 @@ import sympy
 from ..api import Rules
 from ..backends.canonical import Canonical
 from ..errors import MarginspecError
-from ..run.result import Result
 from ..ir.compiler import compile_plan
+from ..run.result import Result
 from ..source.ruleset import RuleSet
 from .cases import Case, actual_value
 

@@ -55,8 +55,7 @@ class Explainer:
         if name in self.result.trace:
             return self.result.trace[name].value
         if name in self.rs.parameters:
-            p = self.rs.parameters[name].value
-            return p if isinstance(p, float) else list(p)
+            return self.rs.parameters[name].shown
         axis = self.axis_of(name)
         if axis == ACCOUNT:
             return self.snap.account.get(name)
