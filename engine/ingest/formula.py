@@ -89,7 +89,7 @@ class RowFormula:
     def parse(cls, text: str, where: Location, choices: dict[str, tuple[str, ...]], condition: bool = False) -> RowFormula:
         """Parse `text`; raises a located RuleFileError for anything the language does not allow."""
         low = _RowLowering(choices)
-        term = _RowParser(low, where).parse(text)  # type: ignore[arg-type]
+        term = _RowParser(low, where).parse(text)
         want = "bool" if condition else "number"
         if term.kind != want:
             from ..errors import RuleFileError
