@@ -28,14 +28,15 @@ GATE_ACCOUNT = [GATE / "unified_accounts.json", GATE / "futures_usdt_positions.j
 def test_every_sample_set_imports_and_evaluates(venue, name, body):
     paths = [str(SAMPLES[venue] / p) for p in body["payloads"]]
     imported = api.import_payloads(venue, paths, ruleset=body["ruleset"], as_of=as_of_option(body))
-    assert imported.ruleset.ref == f"{body['ruleset']}@{body['version']}"
+    assert imported.ruleset.ref == f"{body['ruleset'].split('@')[0]}@{body['version']}"
     result = api.Rules(imported.ruleset).evaluate(imported.snapshot)
-    assert result.receipt.ruleset == body["ruleset"]
+    assert result.receipt.ruleset == body["ruleset"].split("@")[0]
+    assert [w.collection for w in result.warnings if w.collection] == (["margin_positions"] if body.get("not_modelled") else [])
     assert imported.snapshot["meta"]["import"]["payloads"][0]["file"] == paths[0]
 
 
 def test_futures_account_snapshot_holds_the_payload_values():
-    imported = api.import_payloads("okx", [OKX / "account_config.json", *ACCOUNT])
+    imported = api.import_payloads("okx", [OKX / "account_config.json", *ACCOUNT], ruleset="okx/single_currency_margin@2022-11-16")
     snap = imported.snapshot
     assert imported.mode == "single_currency_margin" and "acctLv = '2'" in imported.mode_evidence
     assert snap["as_of"] == "2024-08-27T07:10:32.153000Z"  # the later uTime of balance (2024-01-17) and positions
@@ -49,6 +50,44 @@ def test_futures_account_snapshot_holds_the_payload_values():
     assert snap["meta"]["import"]["rows"]["margin_positions[0]"].endswith("account_positions.json data[0]")
 
 
+def test_rows_the_version_in_force_does_not_model_are_set_aside_and_warned_about():
+    """On the sample's date (27 Aug 2024) quick margin had been withdrawn: the version in force accepts the isolated
+    margin position, ignores it and warns, and import says so instead of dropping it silently."""
+    imported = api.import_payloads("okx", [OKX / "account_config.json", *ACCOUNT])
+    assert imported.ruleset.ref == "okx/single_currency_margin@2024-05-29"
+    (row,) = imported.snapshot["margin_positions"]
+    assert row["pair"] == "BTC-USDT" and row["quote_liability"] == pytest.approx(99.9998177776581948)
+    assert imported.set_aside == {(str(OKX / "account_positions.json"), "data[0]"): "margin_positions"}
+    assert any(n.startswith("1 row(s) for margin_positions set aside: okx/single_currency_margin@2024-05-29 does not model them") for n in imported.notes)
+    result = api.Rules(imported.ruleset).evaluate(imported.snapshot)
+    (warning,) = result.warnings
+    assert warning.collection == "margin_positions" and warning.rows == ["1 row(s) ignored"]
+    rec = api.reconcile("okx/single_currency_margin", [OKX / "account_config.json", *ACCOUNT])
+    assert {n["field"]: n.get("not_modelled") for n in rec.not_compared if n["axis"] == "margin_position"} == \
+        {"mgnRatio": "margin_positions", "liqPx": "margin_positions", "mmr": "margin_positions"}
+
+
+def test_an_optional_join_without_its_payload_leaves_the_default_and_says_so(tmp_path):
+    """Portfolio margin's index_price comes from the index tickers when given; without them the rule set's default
+    applies (MR1/MR6 shock the mark price, with a warning); given without the underlying's row, it is an error."""
+    swap = copy_with(OKX / "account_positions.json", tmp_path / "p.json",
+                     {"data[0].instType": "SWAP", "data[0].instId": "BTC-USDT-SWAP", "data[0].mgnMode": "cross", "data[0].pos": "-10"})
+    payloads = [BALANCE, swap, OKX / "constructed" / "position_builder_instruments.json"]
+    imported = api.import_payloads("okx", payloads, mode="portfolio_margin", as_of="2025-01-15T00:00:00Z")
+    assert "index_price" not in imported.snapshot["positions"][0]
+    assert "positions.index_price: no payload of GET /api/v5/market/index-tickers (index_tickers) was given; left at the rule set's default" in imported.notes
+    assert [w.name for w in api.Rules(imported.ruleset).evaluate(imported.snapshot).warnings] == ["index_price_not_given"]
+    tickers = OKX / "constructed" / "position_builder_index_tickers.json"
+    imported = api.import_payloads("okx", [*payloads, tickers], mode="portfolio_margin", as_of="2025-01-15T00:00:00Z")
+    assert imported.snapshot["positions"][0]["index_price"] == 97034.24370599995 and not api.Rules(imported.ruleset).evaluate(imported.snapshot).warnings
+    usdt_only = copy_with(tickers, tmp_path / "t.json", {})
+    data = json.loads(usdt_only.read_text())
+    data["data"] = data["data"][:1]
+    usdt_only.write_text(json.dumps(data))
+    with pytest.raises(PayloadError, match=r"positions\[0\]\.index_price: 'BTC-USD' is not in the GET /api/v5/market/index-tickers"):
+        api.import_payloads("okx", [*payloads, usdt_only], mode="portfolio_margin", as_of="2025-01-15T00:00:00Z")
+
+
 def test_position_builder_snapshot_reads_nested_rows_joins_and_the_request():
     s = OKX
     imported = api.import_payloads("okx", [s / "account_position_builder.json", s / "account_position_builder_request.json",
@@ -59,9 +98,10 @@ def test_position_builder_snapshot_reads_nested_rows_joins_and_the_request():
     assert snap["as_of"] == "2025-01-15T10:26:41.642000Z"
     assert snap["currencies"] == [{"currency": "USDT", "cash_balance": 100.0, "usd_price": 0.99954}]
     btc, ltc = snap["positions"]
-    assert (btc["inst_id"], btc["size"], btc["ct_val"], btc["underlying"], btc["quote_ccy"], btc["settle_currency"]) == \
-        ("BTC-USDT-SWAP", -10.0, 0.01, "BTC", "usdt", "USDT")
-    assert (ltc["inst_id"], ltc["size"], ltc["ct_val"], ltc["avg_price"], ltc["mark_price"]) == ("LTC-USDT-SWAP", 10.0, 1.0, 8000.0, 102.0)
+    assert (btc["inst_id"], btc["size"], btc["ct_val"], btc["underlying"], btc["quote_ccy"], btc["settle_currency"], btc["index_price"]) == \
+        ("BTC-USDT-SWAP", -10.0, 0.01, "BTC", "usdt", "USDT", 97034.24370599995)
+    assert (ltc["inst_id"], ltc["size"], ltc["ct_val"], ltc["avg_price"], ltc["mark_price"], ltc["index_price"]) == \
+        ("LTC-USDT-SWAP", 10.0, 1.0, 8000.0, 102.0, 101.94818225399997)  # the underlyings' USD indexes ("<base>-USD")
     assert "time_to_expiry" not in ltc  # a swap's expTime is "": the rule set's default (0) applies
 
 
@@ -86,12 +126,13 @@ def test_import_writes_a_snapshot_that_evaluates(tmp_path):
     out = tmp_path / "snap.json"
     proc = run("import", "okx", *map(str, ACCOUNT), "--mode", "multi_currency_margin", "-o", str(out))
     assert proc.returncode == 0, proc.stderr
-    assert "wrote" in proc.stderr and "okx/multi_currency_margin@2021-01-13" in proc.stderr
-    assert "1 row(s) for margin_positions left out" in proc.stderr  # said, not silently dropped
+    assert "wrote" in proc.stderr and "okx/multi_currency_margin@2024-05-29" in proc.stderr
+    assert "1 row(s) for margin_positions set aside" in proc.stderr  # said, not silently dropped
     snap = json.loads(out.read_text())
-    assert snap["currencies"][0]["strategy_equity"] == 150.0
+    assert snap["currencies"][0]["strategy_equity"] == 150.0 and len(snap["margin_positions"]) == 1
     proc = run("evaluate", "okx/multi_currency_margin", str(out))
     assert proc.returncode == 0, proc.stderr
+    assert "warning: not modelled: isolated spot-margin (MARGIN) positions" in proc.stdout + proc.stderr
     gate_out = tmp_path / "gate.json"
     proc = run("import", "gate", *map(str, GATE_ACCOUNT), "--mode", "multi_currency_margin", "--as-of", "2025-11-24T00:00:00Z", "-o", str(gate_out))
     assert proc.returncode == 0, proc.stderr
@@ -103,10 +144,14 @@ def test_import_writes_a_snapshot_that_evaluates(tmp_path):
 
 
 def test_evaluate_takes_payloads():
-    proc = run("evaluate", "okx/single_currency_margin", *[a for p in [OKX / "account_config.json", *ACCOUNT] for a in ("--payload", str(p))])
+    payloads = [a for p in [OKX / "account_config.json", *ACCOUNT] for a in ("--payload", str(p))]
+    proc = run("evaluate", "okx/single_currency_margin", *payloads)
     assert proc.returncode == 0, proc.stderr
-    assert "imported from 4 payload(s)" in proc.stdout
-    assert re.search(r"BTC-USDT\s+.*9\.40414393", proc.stdout)  # the margin level OKX reports, 9.404143929947395
+    assert "imported from 4 payload(s)" in proc.stdout and "okx/single_currency_margin@2024-05-29" in proc.stdout
+    assert "warning: not modelled: isolated spot-margin (MARGIN) positions" in proc.stdout  # quick margin withdrawn before the sample
+    proc = run("evaluate", "okx/single_currency_margin@2022-11-16", *payloads)
+    assert proc.returncode == 0, proc.stderr
+    assert re.search(r"BTC-USDT\s+.*6\.37045135", proc.stdout)  # quick margin's level at OKX's 3% (the sample says 9.404143929947395, at 2%)
     assert run("evaluate", "okx/single_currency_margin").returncode == 2  # neither a snapshot nor payloads
 
 
@@ -117,7 +162,7 @@ def test_payloads_saying_another_mode_than_the_ruleset_are_refused():
 
 
 def test_schema_shows_each_fields_payload_path():
-    proc = run("schema", "snapshot", "okx/multi_currency_margin@2025-06-16", "--payload-paths")
+    proc = run("schema", "snapshot", "okx/multi_currency_margin@2024-11-08", "--payload-paths")
     assert proc.returncode == 0, proc.stderr
     schema = json.loads(proc.stdout)
     currency = schema["$defs"]["Currency"]["properties"]
@@ -126,6 +171,9 @@ def test_schema_shows_each_fields_payload_path():
     position = schema["$defs"]["Position"]["properties"]
     assert "GET /api/v5/public/instruments: data[].ctVal (joined on instId)" in position["ct_val"]["x-payload-path"][0]
     assert schema["properties"]["positions"]["x-payload-rows"][0] == "GET /api/v5/account/positions: data[] where instType in ['SWAP', 'FUTURES', 'OPTION']"
+    proc = run("schema", "snapshot", "okx/portfolio_margin", "--payload-paths")
+    index_price = json.loads(proc.stdout)["$defs"]["Position"]["properties"]["index_price"]["x-payload-path"]
+    assert any("GET /api/v5/market/index-tickers: data[].idxPx" in p for p in index_price), index_price
 
 
 # ---------------------------------------------------------------- bad payloads: one located error each, exit 3, nothing written

@@ -11,9 +11,9 @@ reads the values the venue reports, for reconcile, and the rows of tier tables."
 from __future__ import annotations
 
 import datetime as dt
-import functools
 from dataclasses import dataclass, field
 from decimal import Decimal
+from functools import partial
 from typing import Any
 
 from ..errors import PayloadError, SnapshotError, UsageError
@@ -58,6 +58,7 @@ class Imported:
     row_origins: dict[str, tuple[str, str]] = field(default_factory=dict)  # "currencies[0]" -> (file, "data[0].details[0]")
     cell_reads: dict[tuple[str, str], set[tuple[str, str]]] = field(default_factory=dict)  # (axis, input) -> payload cells
     notes: list[str] = field(default_factory=list)
+    set_aside: dict[tuple[str, str], str] = field(default_factory=dict)  # (file, payload row) -> the not_modelled entry
 
     def payload_error(self, exc: SnapshotError) -> PayloadError:
         """A snapshot problem (a reference to a coin no row has, a price that must be positive...) said in terms
@@ -107,7 +108,7 @@ class Mapper:
                     continue
                 for row in rows:
                     reader = RowReader(self.mapping, source, row, self.joins)
-                    keep = guarded(functools.partial(reader.holds, source.condition), self.problems)
+                    keep = guarded(partial(reader.holds, source.condition), self.problems)
                     if keep is True:
                         out.append(reader)
         return out
@@ -167,6 +168,8 @@ class SnapshotBuilder(Mapper):
         self.gaps: set[int] = set()  # sources already reported as giving too few inputs
         self.collection_axis = {a.collection: name for name, a in rs.axes.items() if a.collection}
         self.axis_key = {name: a.key for name, a in rs.axes.items() if a.collection}
+        self.not_modelled = {nm.collection: n for n, nm in rs.not_modelled.items() if nm.collection}
+        self.set_aside: dict[tuple[str, str], str] = {}
 
     def inputs_of(self, axis: str) -> dict[str, Any]:
         return {n: i for n, i in self.rs.inputs.items() if i.axis == axis and not i.from_}
@@ -304,6 +307,14 @@ class SnapshotBuilder(Mapper):
             if cname == ACCOUNT:
                 continue
             axis = self.collection_axis.get(cname)
+            if axis is None and cname in self.not_modelled:
+                kept = self.aside(coll, self.not_modelled[cname])
+                if kept:
+                    snapshot[cname] = kept
+                    nm = self.rs.not_modelled[self.not_modelled[cname]]
+                    self.notes.append(f"{len(kept)} row(s) for {cname} set aside: {self.rs.ref} does not model them ({nm.description}); "
+                                      "evaluate warns")
+                continue
             if axis is None:
                 dropped = sum(len(self.rows(s)) for s in coll.sources)
                 if dropped:
@@ -313,11 +324,37 @@ class SnapshotBuilder(Mapper):
         for cname in self.collection_axis:
             if cname not in self.mapping.snapshot:
                 self.notes.append(f"{cname}: no payload of {self.mapping.file} gives these rows; the snapshot has none")
+        for endpoint, labels in sorted(self.joins.absent.items()):
+            self.notes.append(f"{', '.join(sorted(labels))}: no payload of {self.mapping.giving(endpoint)} was given; "
+                              "left at the rule set's default")
         defaulted = sorted(f"{i.axis}.{n}" for n, i in self.rs.inputs.items()
                            if i.default is not None and not i.from_ and not any(n in s.fields for c in self.mapping.snapshot.values() for s in c.sources))
         if defaulted:
             self.notes.append(f"inputs no payload gives, left at the rule set's default: {', '.join(defaulted)}")
         return snapshot
+
+    def aside(self, coll: Collection, not_modelled: str) -> list[dict[str, Any]]:
+        """The rows of a collection the rule set accepts and ignores (`not_modelled` with `collection`), as the
+        mapping reads them, so that evaluating the snapshot warns about them. Nothing checks or uses these
+        values: a field that cannot be read is left out of its row rather than stopping the import."""
+        out: list[dict[str, Any]] = []
+        for source in coll.sources:
+            if source.fill:
+                continue
+            for reader in self.rows(source):
+                row: dict[str, Any] = {}
+                for name, spec in source.fields.items():
+                    reader.start(name)
+                    try:
+                        value = reader.value(spec, name)
+                    except (ValueProblem, NeedPayload):
+                        continue
+                    if value is not EMPTY:
+                        row[name] = float(value) if isinstance(value, Decimal) else value
+                self.set_aside[(reader.row.file, reader.row.path)] = not_modelled
+                self.row_origins[f"{coll.name}[{len(out)}]"] = (reader.row.file, reader.row.path)
+                out.append(row)
+        return out
 
 
 def load_payloads(mapping: Mapping, sources: list[tuple[str, Any, str]]) -> list[Payload]:
@@ -382,7 +419,7 @@ def import_snapshot(mapping: Mapping, payloads: list[Payload], catalog: Catalog,
         "payloads": [{"file": p.file, "endpoint": mapping.endpoints[p.endpoint].request, "sha256": p.sha256,
                       "times": sorted({t.isoformat() for t in p.times})[-1:]} for p in payloads],
         "rows": {row: f"{file} {path}" for row, (file, path) in builder.row_origins.items()}, "notes": notes}}
-    return Imported(mapping, rs, chosen, evidence, snapshot, payloads, builder.row_origins, builder.cell_reads, notes)
+    return Imported(mapping, rs, chosen, evidence, snapshot, payloads, builder.row_origins, builder.cell_reads, notes, builder.set_aside)
 
 
 def _specs(source: Source) -> list[FieldSpec]:

@@ -6,6 +6,7 @@ so a snapshot value (and a reconcile line) can say where it came from."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
@@ -74,6 +75,7 @@ class Joins:
     mapping: Mapping
     as_of_ms: Decimal | None = None
     index: dict[str, dict[str, Row]] = field(default_factory=dict)
+    absent: dict[str, set[str]] = field(default_factory=dict)  # endpoint -> optional joined values whose payload was not given
 
     def table(self, endpoint: str) -> dict[str, Row]:
         if endpoint not in self.index:
@@ -206,7 +208,13 @@ class RowReader:
                     v = self.named(name)
                     pieces.append("" if v is EMPTY else (str(v).lower() if isinstance(v, bool) else str(v)))
             return self.finish(spec, "".join(pieces), label)
-        row = self.joined_row(spec, label) if spec.join else self.row
+        try:
+            row = self.joined_row(spec, label) if spec.join else self.row
+        except NeedPayload:
+            if not spec.optional:
+                raise
+            self.joins.absent.setdefault(spec.join or "", set()).add(re.sub(r"\[\d+\]", "", self.label or label))
+            return self.finish(spec, EMPTY, label)
         assert spec.path is not None
         raw, path = row.read(spec.path)
         self.reads.add((row.file, path))

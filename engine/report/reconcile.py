@@ -82,10 +82,15 @@ def render_text(rec: Reconciliation) -> str:
         out += [f"  {line.axis} {line.key or ''} {line.field}: {line.note}" for line in inputs]
     if rec.not_compared:
         out += ["", "Not compared:"]
-        out += [f"  {n['field']} -> {n['quantity']}: {n['reason']} ({n['payload']})" for n in rec.not_compared]
+        out += [f"  {_row_of(n)}{n['field']} -> {n['quantity']}: {n['reason']} ({n['payload']})" for n in rec.not_compared]
     if rec.notes:
         out += ["", "Import notes:"] + [f"  {n}" for n in rec.notes]
     return "\n".join(out)
+
+
+def _row_of(n: dict[str, Any]) -> str:
+    """'margin_position BTC-USDT ' for a value of a row; '' for an account value."""
+    return f"{n['axis']} {n['key']} " if n.get("key") else ""
 
 
 _BADGE = {AGREE: "pass", DIFFER: "fail", NO_ROW: "fail", INPUT: "via"}
@@ -130,7 +135,7 @@ def render_html(rec: Reconciliation) -> str:
              ("Payloads", "<br>".join(f"<code>{e(p)}</code>" for p in rec.payloads))]
     dl = "".join(f"<dt>{k}</dt><dd>{v}</dd>" for k, v in facts)
     inputs = "".join(f"<li><code>{e(x.axis)} {e(x.key or '')} {e(x.field)}</code>: {e(x.note)}</li>" for x in rec.lines if x.verdict == INPUT)
-    skipped = "".join(f"<tr><td><code>{e(n['field'])}</code></td><td><code>{e(n['quantity'])}</code></td><td>{e(n['reason'])}</td>"
+    skipped = "".join(f"<tr><td><code>{e(_row_of(n))}{e(n['field'])}</code></td><td><code>{e(n['quantity'])}</code></td><td>{e(n['reason'])}</td>"
                       f"<td><span class=\"url\">{e(n['payload'])}</span></td></tr>" for n in rec.not_compared)
     notes = "".join(f"<li>{e(n)}</li>" for n in rec.notes)
     toc = "".join(f'<li><a href="#level-{e(a)}">{e(a)}</a></li>' for a in _levels(rec))

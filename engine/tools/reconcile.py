@@ -61,7 +61,7 @@ class Reconciliation:
     as_of: str
     payloads: list[str]
     lines: list[Line]
-    not_compared: list[dict[str, str]] = field(default_factory=list)
+    not_compared: list[dict[str, Any]] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
 
     def count(self, verdict: str) -> int:
@@ -117,17 +117,21 @@ def reconcile(imported: Imported, reported: list[Reported], result: Result, snap
     rs: RuleSet = imported.ruleset
     axes = {"account"} | set(rs.axes)
     lines: list[Line] = []
-    not_compared: list[dict[str, str]] = []
+    not_compared: list[dict[str, Any]] = []
     for r in reported:
         where = f"{r.file} {r.path}"
+        entry = {"axis": r.axis, "key": r.key, "field": r.label, "quantity": r.quantity, "payload": where}
+        aside = _set_aside(imported, r)
+        if aside is not None:
+            not_compared.append({**entry, "not_modelled": aside,
+                                 "reason": f"{rs.ref} does not model the row: {rs.not_modelled[aside].description}"})
+            continue
         if r.axis not in axes:
-            not_compared.append({"field": r.label, "quantity": r.quantity, "payload": where,
-                                 "reason": f"{rs.ref} has no {r.axis} axis"})
+            not_compared.append({**entry, "reason": f"{rs.ref} has no {r.axis} axis"})
             continue
         q = rs.quantities.get(r.quantity)
         if q is None or q.axis.split(" x ")[0] != r.axis or " x " in q.axis:
-            not_compared.append({"field": r.label, "quantity": r.quantity, "payload": where,
-                                 "reason": f"{rs.ref} computes no {r.quantity} on {r.axis}"})
+            not_compared.append({**entry, "reason": f"{rs.ref} computes no {r.quantity} on {r.axis}"})
             continue
         found, value = _computed(result, r.quantity, r.key)
         if not found:
@@ -150,6 +154,14 @@ def reconcile(imported: Imported, reported: list[Reported], result: Result, snap
     notes = list(imported.notes)
     return Reconciliation(rs.ref, imported.mode, imported.mode_evidence, imported.snapshot["as_of"],
                           [p.file for p in imported.payloads], lines, not_compared, notes)
+
+
+def _set_aside(imported: Imported, r: Reported) -> str | None:
+    """The `not_modelled` entry under which the import set aside the payload row this value was reported in."""
+    for (file, row), name in imported.set_aside.items():
+        if file == r.file and (r.path == row or r.path.startswith((row + ".", row + "["))):
+            return name
+    return None
 
 
 def _explanation(rs: RuleSet, result: Result, snap: Snapshot, quantity: str, axis: str, key: str | None) -> dict[str, Any]:
