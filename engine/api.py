@@ -12,20 +12,14 @@
 from __future__ import annotations
 
 import datetime as dt
-from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
-
 from .errors import SnapshotError
-from .run.batch import BLOCK_ACCOUNTS, Batch
-from .run.evaluate import Evaluation, evaluate_batch, evaluate_snapshot
-from .run.kernel import Kernel, load_kernel
-from .run.result import Result, build_result
-from .run.snapshot import Snapshot, SnapshotFormat, parse_as_of
+from .run.result import Result
+from .run.rules import Rules, snapshot_date
+from .run.snapshot import Snapshot, parse_as_of
 from .source.catalog import Catalog, parse_date
-from .source.ruleset import RuleSet
 
 if TYPE_CHECKING:
     from .ingest import Imported
@@ -33,84 +27,6 @@ if TYPE_CHECKING:
 
 Payloads = list[str | Path] | list[Any] | dict[str, Any]
 """Payload files (paths), payload data (parsed JSON), or a dict of payload data by name."""
-
-
-class Rules:
-    """One loaded rule-set version, ready to evaluate snapshots."""
-
-    def __init__(self, rs: RuleSet):
-        self.ruleset = rs
-
-    @cached_property
-    def kernel(self) -> Kernel:
-        return load_kernel(self.ruleset)
-
-    @cached_property
-    def format(self) -> SnapshotFormat:
-        return SnapshotFormat(self.kernel.plan, self.ruleset)
-
-    @cached_property
-    def ignored_collections(self) -> dict[str, str]:
-        """Snapshot collections the rule set accepts and ignores (with a warning): {collection: not_modelled name}."""
-        return {nm.collection: n for n, nm in self.ruleset.not_modelled.items() if nm.collection}
-
-    def snapshot_schema(self) -> dict[str, Any]:
-        """The JSON Schema (draft 2020-12) of this rule set's snapshots."""
-        schema = self.format.json_schema()
-        for collection, name in self.ignored_collections.items():
-            schema.setdefault("properties", {})[collection] = {
-                "type": "array", "items": {"type": "object"},
-                "description": f"not modelled: accepted and ignored with a warning ({self.ruleset.not_modelled[name].description})"}
-        return schema
-
-    def snapshot(self, data: Any, source: str | None = None) -> Snapshot:
-        """Validate plain data (parsed JSON or YAML); raises SnapshotError with JSON paths. Collections the
-        rule set does not model (`not_modelled` with `collection`) are set aside and counted for the warning."""
-        if isinstance(data, Snapshot):
-            return data
-        ignored: dict[str, int] = {}
-        if isinstance(data, dict) and any(c in data for c in self.ignored_collections):
-            for c in self.ignored_collections:
-                if c in data and not (isinstance(data[c], list) and all(isinstance(r, dict) for r in data[c])):
-                    raise SnapshotError([(c, "expected a list of objects (a collection this rule set accepts and ignores)")], source)
-            ignored = {c: len(data[c]) for c in self.ignored_collections if c in data}
-            data = {k: v for k, v in data.items() if k not in self.ignored_collections}
-        snap = self.format.validate(data, source)
-        snap.ignored = ignored
-        return snap
-
-    def values(self, data: Any) -> Evaluation:
-        """Values and states only (no trace): the fast path for programs."""
-        return evaluate_snapshot(self.kernel, self.snapshot(data))
-
-    def evaluate(self, data: Any, at: dt.date | str | None = None, source: str | None = None) -> Result:
-        """Evaluate one snapshot; `at` (default: the snapshot's as_of date) is recorded in the receipt."""
-        snap = self.snapshot(data, source)
-        when = parse_date(at, "--at") if isinstance(at, str) else (at or snap.as_of.astimezone(dt.UTC).date())
-        return build_result(self.ruleset, self.kernel.plan, snap, evaluate_snapshot(self.kernel, snap), when)
-
-    def batch(self, snapshots: list[Any]) -> Batch:
-        """A columnar batch from snapshot data (each one validated)."""
-        return Batch.from_snapshots(self.kernel.plan, [self.snapshot(s, f"snapshot[{i}]") for i, s in enumerate(snapshots)])
-
-    def columns(self, n: int, account: dict[str, Any] | None = None, **collections: dict[str, Any]) -> Batch:
-        """A columnar batch from arrays (see Batch.from_columns)."""
-        return Batch.from_columns(self.kernel.plan, n, account, **collections)
-
-    def evaluate_batch(self, batch: Batch, block: int | None = None) -> dict[str, np.ndarray]:
-        """Every quantity and threshold as one array over the batch's rows."""
-        return evaluate_batch(self.kernel, batch, BLOCK_ACCOUNTS if block is None else block)
-
-
-def snapshot_date(data: Any) -> dt.date:
-    """The UTC date of a snapshot's as_of, which chooses the rule-set version."""
-    text = data.get("as_of") if isinstance(data, dict) else None
-    if not isinstance(text, str):
-        raise SnapshotError([("as_of", "required: the ISO 8601 date or date-time the snapshot was taken")])
-    try:
-        return parse_as_of(text).astimezone(dt.UTC).date()
-    except ValueError:
-        raise SnapshotError([("as_of", f"not a valid ISO 8601 date or date-time: {text!r}")]) from None
 
 
 def load(spec: str, at: dt.date | str | None = None, rules: list[Path] | None = None) -> Rules:

@@ -7,9 +7,9 @@ import json
 from pathlib import Path
 from typing import Any
 
-from ..api import Rules, snapshot_date
 from ..errors import UsageError
 from ..language.shape import ACCOUNT
+from ..run.rules import Rules, snapshot_date
 from ..run.snapshot import read_snapshot_file
 from . import common
 

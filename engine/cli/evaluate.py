@@ -7,8 +7,8 @@ import json
 import sys
 from pathlib import Path
 
-from ..api import Rules, snapshot_date
 from ..errors import UsageError
+from ..run.rules import Rules, snapshot_date
 from ..run.snapshot import read_snapshot_file
 from . import common
 

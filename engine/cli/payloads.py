@@ -28,8 +28,8 @@ def _as_of(args: argparse.Namespace) -> Any:
 def from_payloads(args: argparse.Namespace, venue: str, files: list[str], mode: str | None = None, ruleset: str | None = None,
                   quiet: bool = False) -> Any:
     """(imported, rules, snapshot) for the command's payload files; payload problems are PayloadError (exit 3)."""
-    from ..api import Rules
     from ..ingest import import_snapshot, load_payloads, payload_sources, snapshot_mapping
+    from ..run.rules import Rules
 
     catalog = common.catalog(args)
     mapping = snapshot_mapping(catalog, venue)

@@ -7,8 +7,8 @@ import datetime as dt
 import json
 from typing import Any
 
-from ..api import Rules
 from ..errors import UsageError
+from ..run.rules import Rules
 from ..source.catalog import Catalog
 from . import common
 

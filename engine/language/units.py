@@ -29,10 +29,6 @@ class UnitSyntaxError(ValueError):
     pass
 
 
-def symbol(name: str) -> sympy.Symbol:
-    return _SYM[name]
-
-
 def parse_unit(text: str) -> Unit:
     """`USD/coin`, `face/contract`, `1/year^0.5`, `ratio`, `1` -> a sympy product of unit symbols."""
     try:

@@ -13,8 +13,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..api import Rules, snapshot_date
 from ..errors import MarginspecError
+from ..run.rules import Rules, snapshot_date
 from ..source.catalog import Catalog
 from ..source.provenance import DocumentText, check_quote, describe
 from ..source.ruleset import RuleSet

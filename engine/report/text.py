@@ -46,7 +46,7 @@ def num(v: Any) -> str:
     return str(v)
 
 
-def _table(header: list[str], rows: list[list[str]]) -> list[str]:
+def text_table(header: list[str], rows: list[list[str]]) -> list[str]:
     widths = [max(len(r[i]) for r in [header] + rows) for i in range(len(header))]
     fmt = lambda r: "  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths)))
     return [fmt(header), fmt(["-" * w for w in widths])] + [fmt(r) for r in rows]
@@ -62,7 +62,7 @@ def summary(rs: RuleSet, result: Result, source: str) -> str:
     account = [n for n in shown if rs.quantities[n].axis == ACCOUNT]
     if account:
         rows = [[n, num(result.value(n)), rs.quantities[n].unit] for n in account]
-        out += _table(["account", "value", "unit"], rows)
+        out += text_table(["account", "value", "unit"], rows)
     if ACCOUNT in result.states:
         st = result.states[ACCOUNT]
         out.append(f"state: {st['state']}" + (f" (triggered: {', '.join(st['triggered'])})" if st["triggered"] else ""))
@@ -73,7 +73,7 @@ def summary(rs: RuleSet, result: Result, source: str) -> str:
         states = result.states.get(axis, {})
         head = [axis] + [f"{n} [{rs.quantities[n].unit}]" for n in names] + (["state"] if states else [])
         body = [[k] + [num(result.value(n, k)) for n in names] + ([states[k]["state"]] if states else []) for k in keys]
-        out += ["", *(_table(head, body) if body else [f"{axis}: no rows"])]
+        out += ["", *(text_table(head, body) if body else [f"{axis}: no rows"])]
     for n in shown:
         if " x " in rs.quantities[n].axis:
             out += ["", *grid_table(result, n, rs.quantities[n].unit)]
@@ -96,7 +96,7 @@ def grid_table(result: Result, name: str, unit: str | None) -> list[str]:
     head = list(columns) + [f"{k}" for k in keys]
     body = [[num(columns[c][i]) for c in columns] + [num(values[k][i]) for k in keys] for i in range(size)]
     title = f"{name} [{unit}] on {rows_axis} x {grid}"
-    return [title, *(_table(head, body) if keys else [f"{rows_axis}: no rows"])]
+    return [title, *(text_table(head, body) if keys else [f"{rows_axis}: no rows"])]
 
 
 def show(rs: RuleSet) -> str:

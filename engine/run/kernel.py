@@ -26,8 +26,6 @@ from ..ir.plan import Plan, plan_from_json, runtime_json
 from ..source.ruleset import RuleSet
 from ..version import __version__
 
-GENERATOR_REVISION = "1"
-
 
 @dataclass
 class Kernel:
@@ -42,7 +40,7 @@ class Kernel:
 
 
 def cache_key(rs: RuleSet) -> str:
-    return cache.key_of(rs.content_sha256, GENERATOR_REVISION, str(sys.version_info[:2]))
+    return cache.key_of(rs.content_sha256, str(sys.version_info[:2]))
 
 
 def module_source(plan: Plan, rs: RuleSet) -> str:

@@ -10,9 +10,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..api import Rules, snapshot_date
 from ..errors import MarginspecError, RuleFileError
 from ..run.result import Result
+from ..run.rules import Rules, snapshot_date
 from ..run.snapshot import read_snapshot_file
 from ..source.catalog import Catalog
 from ..source.validation import checked_document
@@ -84,10 +84,13 @@ def case_quote_problems(cases: list[Case], rule_sets: list[Any], texts: dict[str
     return missing_quotes(entries, texts)
 
 
-def _snapshot_data(case: Case) -> Any:
+def snapshot_data(case: Case) -> Any:
     if "snapshot" in case.body:
         return case.body["snapshot"]
     rel = case.body["snapshot_file"]
+    where = case.doc.where(("cases", case.name, "snapshot_file"))
+    if Path(rel).is_absolute() or ".." in Path(rel).parts:
+        raise RuleFileError(f"cases.{case.name}.snapshot_file: {rel!r} must be a path below exchanges/ (no '..', not absolute)", where)
     for root in case.exchanges:
         if (root / rel).is_file():
             return read_snapshot_file(root / rel)
@@ -129,7 +132,7 @@ def compare(expected: Any, actual: Any, rel: float, abs_: float) -> str | None:
 def run_case(catalog: Catalog, case: Case, compiled: dict[str, Rules]) -> CaseOutcome:
     out = CaseOutcome(case.file, case.name, case.ruleset)
     try:
-        data = _snapshot_data(case)
+        data = snapshot_data(case)
         spec = f"{case.ruleset}@{case.body['version']}" if "version" in case.body else case.ruleset
         rs = catalog.load(spec, snapshot_date(data))  # the snapshot's date picks the tables (and the version, unless pinned)
         rules = compiled.setdefault(rs.key, Rules(rs))

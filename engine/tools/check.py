@@ -6,10 +6,10 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from ..api import Rules
 from ..errors import MarginspecError, RuleFileError, RuleFileErrors, UsageError
 from ..ir.compiler import compile_plan
 from ..run.kernel import load_kernel
+from ..run.rules import Rules
 from ..source.catalog import RULE_FILE, Catalog
 from ..source.provenance import rule_set_problems
 from .cases import CaseOutcome, case_files, case_quote_problems, load_cases, run_case

@@ -10,8 +10,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from ..api import Rules
 from ..ir.plan import ACCOUNT
+from ..run.rules import Rules
 from .cases import CaseOutcome
 
 TARGET_NAME = re.compile(r"^([a-z][a-z0-9_]*)")

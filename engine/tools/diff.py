@@ -18,11 +18,11 @@ from typing import Any
 
 import sympy
 
-from ..api import Rules
 from ..backends.canonical import Canonical
 from ..errors import MarginspecError
 from ..ir.compiler import compile_plan
 from ..run.result import Result
+from ..run.rules import Rules
 from ..source.ruleset import RuleSet
 from .cases import Case, actual_value
 
@@ -171,12 +171,12 @@ def semantic_diff(a: RuleSet, b: RuleSet, cases: list[Case]) -> Diff:
 
 
 def _case_impacts(result: Diff, a: RuleSet, b: RuleSet, cases: list[Case]) -> None:
-    from .cases import _snapshot_data
+    from .cases import snapshot_data
 
     rules = Rules(a), Rules(b)
     for case in cases:
         try:
-            data = _snapshot_data(case)
+            data = snapshot_data(case)
         except MarginspecError as exc:
             result.case_errors.append(f"{case.name}: {exc}")
             continue

@@ -16,22 +16,22 @@ from __future__ import annotations
 import copy
 import math
 import re
-import signal
 from dataclasses import dataclass
 from typing import Any
 
 import sympy
 
-from ..api import Rules
 from ..backends.exact import evaluate_exact
 from ..errors import EvaluationError, SnapshotError, UsageError
 from ..ir.compiler import compile_plan
 from ..ir.plan import ACCOUNT
 from ..language.numbers import rational_of
 from ..run.evaluate import evaluate_snapshot
+from ..run.rules import Rules
 
 CELL = re.compile(r"^([a-z][a-z0-9_]*)(?:\[([^\]]+)\])?$")
-SOLVE_SECONDS = 10
+MAX_SOLVE_OPS = 2000  # larger expressions are solved numerically only
+MAX_DEGREE = 4  # polynomials of higher degree have no closed roots in general
 
 
 @dataclass
@@ -121,25 +121,22 @@ def expressions(rules: Rules, data: dict[str, Any], cells: list[Cell], targets: 
     return out, s
 
 
-class _Timeout(Exception):
-    pass
-
-
 def _solve_exactly(expr: sympy.Expr, s: sympy.Symbol, target: float, near: float) -> sympy.Expr | None:
-    """The exact root of expr = target closest to `near`, or None (no closed form within SOLVE_SECONDS)."""
-    def alarm(*_: Any) -> None:
-        raise _Timeout
-
-    old = signal.signal(signal.SIGALRM, alarm)
-    signal.alarm(SOLVE_SECONDS)
-    try:
-        roots = sympy.solve(sympy.Eq(expr, rational_of(target)), s)
-    except (_Timeout, NotImplementedError, TypeError, ValueError):
+    """The exact root of expr = target closest to `near`, where the algebra is bounded: expr - target, put over
+    one denominator, has a polynomial numerator in s of degree 1 to 4 (closed forms exist, and sympy finds
+    them at once). Otherwise None, and the root stays numeric. The work is bounded by the expression's form,
+    not by a timer: a timer needs signals, which only a POSIX process's main thread has."""
+    difference = expr - rational_of(target)
+    if sympy.count_ops(difference) > MAX_SOLVE_OPS:
         return None
-    finally:
-        signal.alarm(0)
-        signal.signal(signal.SIGALRM, old)
-    real = [r for r in roots if r.is_real is not False and abs(complex(sympy.N(r)).imag) < 1e-12]
+    numerator, _ = sympy.fraction(sympy.together(difference))
+    try:
+        poly = sympy.Poly(numerator, s)
+    except (sympy.PolynomialError, sympy.GeneratorsNeeded):
+        return None
+    if not 1 <= poly.degree() <= MAX_DEGREE or not all(c.is_number for c in poly.all_coeffs()):
+        return None
+    real = [r for r in sympy.roots(poly, s) if abs(complex(sympy.N(r, 30)).imag) < 1e-12]
     if not real:
         return None
     return min(real, key=lambda r: abs(float(sympy.re(sympy.N(r, 30))) - near))
