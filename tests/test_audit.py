@@ -6,11 +6,8 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
-import shutil
-import struct
 import subprocess
 import sys
-import zlib
 from pathlib import Path
 
 import pytest
@@ -19,6 +16,7 @@ from marginspec.report.audit_html import html_report, math_block
 from marginspec.report.typeset import Unsupported, display_expr, render
 from marginspec.source.catalog import Catalog
 
+from browser import BLANK_PAGE_BYTES, png_facts, require_chromium, screenshot
 from conftest import DEMO_RULES, quantity
 
 # ---------------------------------------------------------------- formulas as mathematics
@@ -143,33 +141,8 @@ def test_cli_audit_writes_markdown_and_html(tmp_path):
 
 # ---------------------------------------------------------------- rendering in a browser
 
-CHROMIUM = shutil.which("chromium") or ("/usr/bin/chromium" if Path("/usr/bin/chromium").exists() else None)
-BLANK_PAGE_BYTES = 20_000  # a blank 1280x2000 screenshot is about 8 KB
-
-
-def _png_facts(data: bytes) -> tuple[int, int, int]:
-    """(width, height, distinct filtered scanlines) of an 8-bit RGB(A) PNG, from its IHDR and IDAT chunks."""
-    assert data[:8] == b"\x89PNG\r\n\x1a\n", "not a PNG file"
-    pos, width, height, channels, idat = 8, 0, 0, 0, b""
-    while pos < len(data):
-        length, kind = struct.unpack(">I4s", data[pos:pos + 8])
-        body = data[pos + 8:pos + 8 + length]
-        if kind == b"IHDR":
-            width, height, depth, colour = struct.unpack(">IIBB", body[:10])
-            assert depth == 8 and colour in (2, 6), (depth, colour)
-            channels = 3 if colour == 2 else 4
-        elif kind == b"IDAT":
-            idat += body
-        pos += 12 + length
-    raw = zlib.decompress(idat)
-    stride = 1 + width * channels
-    rows = {raw[i:i + stride] for i in range(0, len(raw), stride)}
-    return width, height, len(rows)
-
-
 def test_html_audit_renders_in_headless_chromium(tmp_path):
-    if CHROMIUM is None:
-        pytest.fail("chromium is not installed: apt-get install -y chromium (the CI script .ci/run installs it)")
+    require_chromium()
     cat = Catalog()
     rs = cat.load("okx/multi_currency_margin", dt.datetime.now(dt.UTC).date())
     page = tmp_path / "audit.html"
@@ -178,14 +151,8 @@ def test_html_audit_renders_in_headless_chromium(tmp_path):
     first = text[text.index('<article class="card'):]
     first = first[:first.index("</article>")]
     assert "<math" in first and "<blockquote" in first and "retrieved " in first  # formulas beside quoted docs
-    png = tmp_path / "audit.png"
-    proc = subprocess.run([CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                           "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                           f"--user-data-dir={tmp_path / 'profile'}", f"--screenshot={png}", "--window-size=1280,2000",
-                           page.as_uri()], capture_output=True, text=True, timeout=180)
-    assert png.is_file(), f"chromium wrote no screenshot (exit {proc.returncode}): {proc.stderr[-2000:]}"
-    data = png.read_bytes()
-    width, height, distinct_rows = _png_facts(data)
+    data = screenshot(page, tmp_path)
+    width, height, distinct_rows = png_facts(data)
     assert (width, height) == (1280, 2000)
     assert len(data) > BLANK_PAGE_BYTES, f"screenshot is {len(data)} bytes: a blank page?"
     assert distinct_rows > 300, f"only {distinct_rows} distinct scanlines: the page is (nearly) one colour"

@@ -174,24 +174,16 @@ def test_bad_payloads_exit_3(tmp_path):
 
 
 def test_html_reconcile_renders_in_headless_chromium(tmp_path):
-    import subprocess
-
-    from test_audit import BLANK_PAGE_BYTES, CHROMIUM, _png_facts
-
-    if CHROMIUM is None:
-        pytest.fail("chromium is not installed: apt-get install -y chromium (the CI script .ci/run installs it)")
     from marginspec.report.reconcile import render_html
+
+    from browser import BLANK_PAGE_BYTES, png_facts, require_chromium, screenshot
+
+    require_chromium()
 
     page = tmp_path / "reconcile.html"
     page.write_text(render_html(reconciled("okx", "position_builder")), encoding="utf-8")
     text = page.read_text()
     assert "src=" not in text and "url(" not in text and "<script" not in text  # nothing fetched, nothing run
-    png = tmp_path / "reconcile.png"
-    proc = subprocess.run([CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                           "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                           f"--user-data-dir={tmp_path / 'profile'}", f"--screenshot={png}", "--window-size=1280,2000",
-                           page.as_uri()], capture_output=True, text=True, timeout=180)
-    assert png.is_file(), f"chromium wrote no screenshot (exit {proc.returncode}): {proc.stderr[-2000:]}"
-    data = png.read_bytes()
-    width, height, distinct_rows = _png_facts(data)
+    data = screenshot(page, tmp_path)
+    width, height, distinct_rows = png_facts(data)
     assert (width, height) == (1280, 2000) and len(data) > BLANK_PAGE_BYTES and distinct_rows > 300
