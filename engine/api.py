@@ -15,11 +15,11 @@ import datetime as dt
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .errors import SnapshotError
+from .errors import SnapshotError, argument
 from .run.result import Result
 from .run.rules import Rules, snapshot_date
 from .run.snapshot import Snapshot, parse_as_of
-from .source.catalog import Catalog, parse_date
+from .source.catalog import Catalog, date_argument
 
 if TYPE_CHECKING:
     from .ingest import Imported
@@ -31,13 +31,13 @@ Payloads = list[str | Path] | list[Any] | dict[str, Any]
 
 def load(spec: str, at: dt.date | str | None = None, rules: list[Path] | None = None) -> Rules:
     """`venue/mode@valid_from`, or `venue/mode` with the date `at` choosing the version."""
-    when = parse_date(at, "at") if isinstance(at, str) else at
-    return Rules(Catalog(rules).load(spec, when))
+    return Rules(Catalog(rules).load(argument(spec, str, "spec", "venue/mode or venue/mode@YYYY-MM-DD"), date_argument(at, "at")))
 
 
 def evaluate(spec: str, snapshot: Any, at: dt.date | str | None = None, rules: list[Path] | None = None) -> Result:
     """Evaluate one snapshot with the version in force on `at` (default: the snapshot's as_of date)."""
-    when = parse_date(at, "at") if isinstance(at, str) else (at or snapshot_date(snapshot))
+    spec = argument(spec, str, "spec", "venue/mode or venue/mode@YYYY-MM-DD")
+    when = date_argument(at, "at") or snapshot_date(snapshot)
     return Rules(Catalog(rules).load(spec, when)).evaluate(snapshot, when)
 
 
@@ -47,10 +47,11 @@ def _from_payloads(venue: str, payloads: Payloads, mode: str | None, ruleset: st
     from .ingest import import_snapshot, load_payloads, payload_sources, snapshot_mapping
 
     catalog = Catalog(rules)
-    mapping = snapshot_mapping(catalog, venue)
-    loaded = load_payloads(mapping, payload_sources(payloads))
-    when = parse_as_of(as_of) if isinstance(as_of, str) else as_of
-    day = parse_date(at, "at") if isinstance(at, str) else at
+    mapping = snapshot_mapping(catalog, argument(venue, str, "venue", "a venue name such as the folders of exchanges/"))
+    loaded = load_payloads(mapping, payload_sources(argument(payloads, (list, tuple, dict), "payloads",
+                                                             "a list of payload files or parsed payloads, or a dict of them by name")))
+    when = parse_as_of(as_of) if isinstance(as_of, str) else argument(as_of, (dt.datetime, type(None)), "as_of", "a date-time or ISO text")
+    day = date_argument(at, "at")
     imported = import_snapshot(mapping, loaded, catalog, mode, ruleset, when, day)
     r = Rules(imported.ruleset)
     try:
@@ -73,6 +74,7 @@ def import_payloads(venue: str, payloads: Payloads, mode: str | None = None, rul
 def evaluate_payloads(spec: str, payloads: Payloads, as_of: dt.datetime | str | None = None, at: dt.date | str | None = None,
                       rules: list[Path] | None = None) -> Result:
     """Evaluate straight from payloads with the rule set `spec` (venue/mode or venue/mode@date)."""
+    spec = argument(spec, str, "spec", "venue/mode or venue/mode@YYYY-MM-DD")
     _imported, r, snap = _from_payloads(spec.split("/", maxsplit=1)[0], payloads, None, spec, as_of, at, rules)
     return r.evaluate(snap, at)
 
@@ -83,6 +85,7 @@ def reconcile(spec: str, payloads: Payloads, as_of: dt.datetime | str | None = N
     from .ingest import reported_values
     from .tools.reconcile import reconcile as run_reconcile
 
+    spec = argument(spec, str, "spec", "venue/mode or venue/mode@YYYY-MM-DD")
     imported, r, snap = _from_payloads(spec.split("/", maxsplit=1)[0], payloads, None, spec, as_of, at, rules)
     result = r.evaluate(snap, at)
     return run_reconcile(imported, reported_values(imported.mapping, imported.payloads), result, snap, explain)

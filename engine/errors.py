@@ -4,6 +4,7 @@ JSON path) and what was expected; the CLI maps each type to an exit code."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -91,3 +92,11 @@ class UsageError(MarginspecError):
     """The caller asked for something that does not exist (unknown rule set, bad date)."""
 
     exit_code = 2
+
+
+def argument(value: Any, kinds: type | tuple[type, ...], name: str, expected: str) -> Any:
+    """`value` when it is one of `kinds`; else the UsageError a Python caller gets for a wrong argument (the
+    library's errors, not a TypeError from deep inside)."""
+    if isinstance(value, kinds) and not (isinstance(value, bool) and bool not in (kinds if isinstance(kinds, tuple) else (kinds,))):
+        return value
+    raise UsageError(f"{name}: expected {expected}, got {type(value).__name__} {value!r:.60}")

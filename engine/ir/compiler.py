@@ -4,7 +4,9 @@ their own steps, check shapes and cycles, and order the steps."""
 
 from __future__ import annotations
 
+import graphlib
 import itertools
+import math
 from typing import Any
 
 import sympy
@@ -19,6 +21,9 @@ from ..source.ruleset import RuleSet
 from .lowering import StepBuilder, var_term
 from .plan import ACCOUNT, GridAxis, IndexVar, InputCol, Plan, RowAxis, Shape, TierTable, Var
 from .tables import keyed_parameter_table, tier_table
+
+MAX_GRID_POINTS = 10_000  # the largest bundled grid has 33 points; each point multiplies every quantity on the grid
+MAX_FORMULAS = 2_000  # quantities, thresholds, not-modelled conditions and functions of one rule set (the largest bundled: about 150)
 
 
 class Compiler(StepBuilder):
@@ -77,6 +82,9 @@ class Compiler(StepBuilder):
                     if p is None or not isinstance(p.value, tuple):
                         raise self.err("axes", name, f"grid column {col!r}: {pname!r} is not a list parameter", "grid", col)
                     cols.append((col, p.value))
+                points = math.prod(len(values) for _, values in cols)
+                if points > MAX_GRID_POINTS:
+                    raise self.err("axes", name, f"the grid has {points:,} points; at most {MAX_GRID_POINTS:,} are allowed", "grid")
                 product = list(itertools.product(*(values for _, values in cols)))
                 self.grids[name] = GridAxis(name, {c: tuple(p[i] for p in product) for i, (c, _) in enumerate(cols)})
         collections = [a.collection for a in self.row_axes.values() if a.collection]
@@ -277,29 +285,21 @@ class Compiler(StepBuilder):
 
     def check_cycles(self, deps: dict[str, list[str]]) -> None:
         computed = set(self.rs.quantities) | set(self.rs.thresholds) | {n for n, _ in self.formula_entries("not_modelled")}
-        state: dict[str, int] = {}
-        path: list[str] = []
-
-        def visit(n: str) -> None:
-            state[n] = 1
-            path.append(n)
-            for d in deps.get(n, []):
-                if d not in computed:
-                    continue
-                if state.get(d) == 1:
-                    cycle = path[path.index(d):] + [d]
-                    section = next(s for s in ("quantities", "thresholds", "not_modelled") if d in self.rs.section(s))
-                    raise self.err(section, d, f"formulas depend on each other in a cycle: {' -> '.join(cycle)}", "formula" if section == "quantities" else "when")
-                if d not in state:
-                    visit(d)
-            path.pop()
-            state[n] = 2
-
-        for n in sorted(computed):
-            if n not in state:
-                visit(n)
+        graph = {n: [d for d in deps.get(n, []) if d in computed] for n in sorted(computed)}
+        try:
+            graphlib.TopologicalSorter(graph).prepare()
+        except graphlib.CycleError as exc:
+            cycle = list(reversed(exc.args[1]))
+            d = cycle[0]
+            section = next(s for s in ("quantities", "thresholds", "not_modelled") if d in self.rs.section(s))
+            raise self.err(section, d, f"formulas depend on each other in a cycle: {' -> '.join(cycle)}", "formula" if section == "quantities" else "when") from None
 
     def run(self) -> Plan:
+        count = sum(len(self.rs.section(s)) for s in ("quantities", "thresholds", "not_modelled", "functions"))
+        if count > MAX_FORMULAS:
+            raise RuleFileError(f"{self.rs.ref} has {count:,} formulas (quantities, thresholds, not_modelled and functions); "
+                                f"at most {MAX_FORMULAS:,} are allowed", self.rs.origin("quantities", next(iter(self.rs.quantities))).loc()
+                                if self.rs.quantities else None)
         self.build_axes()
         self.build_inputs()
         self.build_parameters()

@@ -187,16 +187,16 @@ class StepBuilder:
         produced = {s.out.name: i for i, s in enumerate(self.steps)}
         order: list[Step] = []
         done: set[int] = set()
-
-        def visit(i: int) -> None:
-            if i in done:
-                return
-            done.add(i)
-            for d in self.steps[i].reads:
-                if d in produced:
-                    visit(produced[d])
-            order.append(self.steps[i])
-
-        for i in range(len(self.steps)):
-            visit(i)
+        for start in range(len(self.steps)):  # depth first, what a step reads before it; a stack, not recursion
+            stack = [(start, False)]
+            while stack:
+                i, expanded = stack.pop()
+                if expanded:
+                    order.append(self.steps[i])
+                    continue
+                if i in done:
+                    continue
+                done.add(i)
+                stack.append((i, True))
+                stack.extend((produced[d], False) for d in reversed(self.steps[i].reads) if d in produced and produced[d] not in done)
         return order

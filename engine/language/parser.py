@@ -41,7 +41,8 @@ from .terms import (
 from .undefined import combine, undefined
 from .units import UnitMismatch
 
-MAX_NODES = 5000  # counting function expansions
+MAX_NODES = 5000  # syntax nodes of a formula, counting the function bodies it expands
+MAX_EXPANDED = 20_000  # operations of a formula once its user functions are expanded (a tree, shared parts counted each time)
 MAX_CALL_DEPTH = 12
 MAX_EXPONENT = 64
 MAX_LOG10 = 300
@@ -88,7 +89,21 @@ class FormulaParser(BuiltinCalls):
         method = getattr(self, f"visit_{type(node).__name__}", None)
         if method is None:
             raise self.fail(node, f"{_describe(node)} is not allowed in formulas")
-        return method(node)
+        try:
+            term: Term = method(node)
+        except (TypeError, ValueError, ArithmeticError) as exc:
+            if not _from_sympy(exc):
+                raise
+            raise self.fail(node, f"this cannot be built ({exc})") from None  # sympy refusing what the formula asks of it
+        return term
+
+    def bounded(self, node: ast.AST, term: Term) -> Term:
+        """The term, unless it expands to more operations than a formula may (checked where user functions are
+        expanded, which is where a formula can grow faster than its text)."""
+        if term.expr is not None and _size(term.expr) > MAX_EXPANDED:
+            raise self.fail(node, f"this expands to more than {MAX_EXPANDED} operations (user functions are expanded where they are called); "
+                                  "compute parts as quantities")
+        return term
 
     def number(self, node: ast.AST, what: str) -> Term:
         t = self.visit(node)
@@ -119,6 +134,8 @@ class FormulaParser(BuiltinCalls):
             return Term("bool", Shape(None), sympy.true if value else sympy.false)
         if isinstance(value, (int, float)):
             segment = self.formula.segment(node) or repr(value)
+            if segment[:2].lower() in ("0x", "0o", "0b"):
+                raise self.fail(node, f"write numbers in decimal, not {segment[:12]}")
             try:
                 dec = Decimal(segment.replace("_", ""))
             except InvalidOperation:
@@ -188,6 +205,10 @@ class FormulaParser(BuiltinCalls):
             value = a / b
         if value.has(sympy.zoo, sympy.nan):
             raise self.fail(node, "this has no value (division of a constant by zero?)")
+        if value.has(sympy.I) or (value.is_number and value.is_extended_real is False):
+            raise self.fail(node, "this has no real value (a negative number to a fractional power?)")
+        if value.is_Number and value.is_finite and value != 0 and not (-MAX_LOG10 < math.log10(abs(float(value))) < MAX_LOG10):
+            raise self.fail(node, f"constant is out of range (1e-{MAX_LOG10} .. 1e{MAX_LOG10})")
         return Term("number", shape, value, unit=unit)
 
     def visit_UnaryOp(self, node: ast.UnaryOp) -> Term:
@@ -371,7 +392,36 @@ class FormulaParser(BuiltinCalls):
                 units.same(result.unit, fn.unit, self.subs, f"{fn.name}() gives here")
             except UnitMismatch as exc:
                 raise self.fail(node, f"{exc}; the function declares unit {units.show(fn.unit)}") from None
-        return result
+        return self.bounded(node, result)
+
+
+def _from_sympy(exc: BaseException) -> bool:
+    """Whether an exception was raised inside sympy (a formula it cannot build), not by this package."""
+    tb = exc.__traceback__
+    last = None
+    while tb is not None:
+        last = tb.tb_frame.f_globals.get("__name__", "")
+        tb = tb.tb_next
+    return bool(last) and (last == "sympy" or last.startswith(("sympy.", "mpmath")))
+
+
+def _size(expr: Any) -> int:
+    """Operations in an expression as a tree (a shared subexpression counted at every use), in time linear in
+    its distinct parts: user functions that call each other twice per level double the tree at each level."""
+    sizes: dict[int, int] = {}
+    stack = [expr]
+    while stack:
+        e = stack[-1]
+        if id(e) in sizes:
+            stack.pop()
+            continue
+        pending = [a for a in e.args if id(a) not in sizes]
+        if pending:
+            stack.extend(pending)
+            continue
+        stack.pop()
+        sizes[id(e)] = min(1 + sum(sizes[id(a)] for a in e.args), 10 * MAX_EXPANDED)
+    return sizes[id(expr)]
 
 
 def _describe(node: ast.AST) -> str:

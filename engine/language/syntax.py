@@ -97,7 +97,9 @@ def _parse(text: str) -> Formula:
         tree = ast.parse(_rename_if(text, tokens), mode="eval")
     except SyntaxError as exc:
         raise _Refusal(f"syntax error: {exc.msg}", exc.lineno or 1, (exc.offset or 1) - 1) from None
-    except (MemoryError, RecursionError, ValueError):
+    except ValueError as exc:  # e.g. an integer of more digits than Python converts
+        raise _Refusal(f"cannot read this formula: {exc}") from None
+    except (MemoryError, RecursionError):
         raise _Refusal("formula is nested too deeply") from None
     nodes = sum(1 for _ in ast.walk(tree))
     if nodes > MAX_NODES:

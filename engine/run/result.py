@@ -10,6 +10,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
+from ..errors import UsageError
 from ..ir.plan import ACCOUNT, Plan
 from ..source.ruleset import RuleSet
 from ..version import __version__
@@ -97,12 +98,21 @@ class Result(_Model):
 
     def value(self, name: str, key: str | None = None) -> Any:
         """A quantity or threshold: `value("adjusted_equity")`, `value("equity", "BTC")`; rows as {key: value}."""
+        if name not in self.trace:
+            raise UsageError(f"{name!r} is not a quantity or threshold of {self.ruleset} (it has: {', '.join(list(self.trace)[:12])}, ...)")
         v = self.trace[name].value
+        if key is not None and not (isinstance(v, dict) and key in v):
+            rows = ", ".join(map(str, v)) if isinstance(v, dict) else "none: it is an account value"
+            raise UsageError(f"{name} has no row {key!r} (rows: {rows})")
         return v if key is None else v[key]
 
     def state(self, axis: str = ACCOUNT, key: str | None = None) -> str:
+        if axis not in self.states or (key is not None and key not in self.states[axis]):
+            raise UsageError(f"no state for {axis}{' ' + repr(key) if key else ''} (axes with states: {', '.join(self.states)})")
         node = self.states[axis] if key is None else self.states[axis][key]
-        return node["state"]
+        if "state" not in node:
+            raise UsageError(f"the states of {axis} are per row: state({axis!r}, key) with a key of {', '.join(map(str, node))}")
+        return str(node["state"])
 
     def to_json(self, indent: int | None = 2) -> str:
         return self.model_dump_json(indent=indent)

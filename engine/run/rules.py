@@ -9,8 +9,8 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import SnapshotError
-from ..source.catalog import parse_date
+from ..errors import SnapshotError, UsageError, argument
+from ..source.catalog import date_argument
 from ..source.ruleset import RuleSet
 from .batch import BLOCK_ACCOUNTS, Batch
 from .evaluate import Evaluation, evaluate_batch, evaluate_snapshot
@@ -70,20 +70,27 @@ class Rules:
     def evaluate(self, data: Any, at: dt.date | str | None = None, source: str | None = None) -> Result:
         """Evaluate one snapshot; `at` (default: the snapshot's as_of date) is recorded in the receipt."""
         snap = self.snapshot(data, source)
-        when = parse_date(at, "--at") if isinstance(at, str) else (at or snap.as_of.astimezone(dt.UTC).date())
+        when = date_argument(at, "at") or snap.as_of.astimezone(dt.UTC).date()
         return build_result(self.ruleset, self.kernel.plan, snap, evaluate_snapshot(self.kernel, snap), when)
 
     def batch(self, snapshots: list[Any]) -> Batch:
         """A columnar batch from snapshot data (each one validated)."""
-        return Batch.from_snapshots(self.kernel.plan, [self.snapshot(s, f"snapshot[{i}]") for i, s in enumerate(snapshots)])
+        listed = argument(snapshots, (list, tuple), "snapshots", "a list of snapshots (dicts)")
+        return Batch.from_snapshots(self.kernel.plan, [self.snapshot(s, f"snapshot[{i}]") for i, s in enumerate(listed)])
 
     def columns(self, n: int, account: dict[str, Any] | None = None, **collections: dict[str, Any]) -> Batch:
         """A columnar batch from arrays (see Batch.from_columns)."""
-        return Batch.from_columns(self.kernel.plan, n, account, **collections)
+        count = argument(n, int, "n", "the number of accounts (an int)")
+        if count < 0:
+            raise UsageError(f"n: expected a number of accounts, got {count}")
+        for name, columns in {"account": account or {}, **collections}.items():
+            argument(columns, dict, name, "a dict of arrays by field name")
+        return Batch.from_columns(self.kernel.plan, count, account, **collections)
 
     def evaluate_batch(self, batch: Batch, block: int | None = None) -> dict[str, np.ndarray]:
         """Every quantity and threshold as one array over the batch's rows."""
-        return evaluate_batch(self.kernel, batch, BLOCK_ACCOUNTS if block is None else block)
+        argument(batch, Batch, "batch", "a Batch from rules.batch(...) or rules.columns(...)")
+        return evaluate_batch(self.kernel, batch, BLOCK_ACCOUNTS if block is None else argument(block, int, "block", "a number of accounts (an int)"))
 
 
 def snapshot_date(data: Any) -> dt.date:

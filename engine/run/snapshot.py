@@ -29,6 +29,7 @@ from .indexes import INDEX, Categorical, Indexes, build_indexes
 
 MAX_SNAPSHOT_BYTES = 200_000_000
 MAX_REPORTED = 25
+MAX_SNAPSHOT_ROWS = 100_000  # rows of one snapshot, all collections together: one account, not a book
 KEY_TEXT = Annotated[str, Field(min_length=1, max_length=128)]
 
 
@@ -131,6 +132,12 @@ class SnapshotFormat:
 
     def validate(self, data: Any, source: str | None = None) -> Snapshot:
         """Validate plain data (parsed JSON/YAML) and prepare it; raises SnapshotError."""
+        if not isinstance(data, dict):
+            raise SnapshotError([("", f"a snapshot is a JSON object (a dict), not {type(data).__name__}")], source)
+        rows = sum(len(v) for v in data.values() if isinstance(v, list))
+        if rows > MAX_SNAPSHOT_ROWS:
+            raise SnapshotError([("", f"the snapshot has {rows:,} rows; one snapshot holds at most {MAX_SNAPSHOT_ROWS:,} "
+                                      "(evaluate larger books as a batch of accounts, see README 'Batches')")], source)
         try:
             clean = self.adapter.validate_python(data)
         except ValidationError as exc:

@@ -13,7 +13,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
-from ..errors import RuleFileError, UsageError
+from ..errors import RuleFileError, UsageError, argument
 from . import model
 from .provenance import DocumentText, scan_texts
 from .ruleset import FileRecord, Origin, RuleSet, build_entry, check_citations
@@ -35,6 +35,15 @@ def bundled_dir(name: str) -> Path:
         if candidate.is_dir():
             return candidate
     return package / name
+
+
+def date_argument(at: Any, what: str) -> dt.date | None:
+    """A date given to the Python API as a date, an ISO text or None; a UsageError for anything else."""
+    if at is None or (isinstance(at, dt.date) and not isinstance(at, dt.datetime)):
+        return at
+    if isinstance(at, dt.datetime):
+        return at.astimezone(dt.UTC).date() if at.tzinfo else at.date()
+    return parse_date(argument(at, str, what, "a date, or text like 2025-01-31"), what)
 
 
 def parse_date(text: str, what: str) -> dt.date:
@@ -98,7 +107,8 @@ class Catalog:
     """The rule sets visible from the bundled folder plus user folders."""
 
     def __init__(self, rule_dirs: list[Path] | None = None):
-        extra = list(rule_dirs or [])
+        extra = [Path(argument(p, (str, Path), "rules", "a list of folders (str or Path)"))
+                 for p in argument(rule_dirs or [], (list, tuple), "rules", "a list of folders (str or Path)")]
         env = os.environ.get(RULES_ENV)
         if env:
             extra += [Path(p) for p in env.split(os.pathsep) if p]

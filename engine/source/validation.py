@@ -121,7 +121,16 @@ def _describe(err: ValidationError) -> tuple[tuple, str, bool]:
         return path, f"{where}: expected {err.validator_value!r}, got {err.instance!r}", False
     if v == "enum":
         return path, f"{where}: expected one of {', '.join(map(repr, err.validator_value))}, got {err.instance!r}", False
-    return path, f"{where}: {err.message}", False
+    if v == "maxLength":
+        return path, f"{where}: {len(err.instance):,} characters is too long (at most {err.validator_value:,})", False
+    if v == "maxItems":
+        return path, f"{where}: {len(err.instance):,} items is too many (at most {err.validator_value:,})", False
+    return path, f"{where}: {_shortened(err.message)}", False
+
+
+def _shortened(text: str, limit: int = 300) -> str:
+    """A message as jsonschema words it, without echoing a huge value whole."""
+    return text if len(text) <= limit else text[:limit] + f"... ({len(text):,} characters)"
 
 
 def validate(doc: Document, kind: str) -> None:
