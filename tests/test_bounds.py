@@ -86,7 +86,7 @@ def test_a_snapshot_with_too_many_rows_is_refused_before_it_is_validated():
     data = json.loads(EXAMPLE.read_text())
     data["positions"] = [dict(data["positions"][0], inst_id=f"P{i}") for i in range(100_001)]
     started = time.perf_counter()
-    with pytest.raises(SnapshotError, match="has 100,00[0-9] rows; one snapshot holds at most 100,000"):
+    with pytest.raises(SnapshotError, match=r"has 100,00[0-9] rows; one snapshot holds at most 100,000"):
         rules.snapshot(data)
     assert time.perf_counter() - started < 5
 

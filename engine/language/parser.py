@@ -398,11 +398,11 @@ class FormulaParser(BuiltinCalls):
 def _from_sympy(exc: BaseException) -> bool:
     """Whether an exception was raised inside sympy (a formula it cannot build), not by this package."""
     tb = exc.__traceback__
-    last = None
+    last = ""
     while tb is not None:
-        last = tb.tb_frame.f_globals.get("__name__", "")
+        last = str(tb.tb_frame.f_globals.get("__name__", ""))
         tb = tb.tb_next
-    return bool(last) and (last == "sympy" or last.startswith(("sympy.", "mpmath")))
+    return last == "sympy" or last.startswith(("sympy.", "mpmath"))
 
 
 def _size(expr: Any) -> int:

@@ -134,9 +134,9 @@ class SnapshotFormat:
         """Validate plain data (parsed JSON/YAML) and prepare it; raises SnapshotError."""
         if not isinstance(data, dict):
             raise SnapshotError([("", f"a snapshot is a JSON object (a dict), not {type(data).__name__}")], source)
-        rows = sum(len(v) for v in data.values() if isinstance(v, list))
-        if rows > MAX_SNAPSHOT_ROWS:
-            raise SnapshotError([("", f"the snapshot has {rows:,} rows; one snapshot holds at most {MAX_SNAPSHOT_ROWS:,} "
+        count = sum(len(v) for v in data.values() if isinstance(v, list))
+        if count > MAX_SNAPSHOT_ROWS:
+            raise SnapshotError([("", f"the snapshot has {count:,} rows; one snapshot holds at most {MAX_SNAPSHOT_ROWS:,} "
                                       "(evaluate larger books as a batch of accounts, see README 'Batches')")], source)
         try:
             clean = self.adapter.validate_python(data)
