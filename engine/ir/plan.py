@@ -213,6 +213,17 @@ class Plan:
                      for name, shown in named)
 
     @functools.cached_property
+    def index_kinds(self) -> tuple[list[tuple[str, str]], list[IndexVar], list[IndexVar], list[tuple[IndexVar, bool]]]:
+        """The collections (axis, key field), groupings, references and table keys (with: read on a grouping
+        axis?) that building one snapshot's indexes goes through, worked out once."""
+        collections = [(a.name, a.key or "") for a in self.row_axes.values() if a.collection]
+        groups = [iv for iv in self.indexes.values() if iv.how == "group"]
+        refs = [iv for iv in self.indexes.values() if iv.how == "ref"]
+        keys = [(iv, bool(self.row_axes.get(iv.axis) is not None and self.row_axes[iv.axis].group_of))
+                for iv in self.indexes.values() if iv.how == "table_key"]
+        return collections, groups, refs, keys
+
+    @functools.cached_property
     def state_names(self) -> list[str]:
         """'normal' then the thresholds from least to most severe."""
         return [NORMAL] + sorted(self.thresholds, key=lambda t: (self.thresholds[t][1], t))

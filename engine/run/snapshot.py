@@ -17,7 +17,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any, Literal, NotRequired, Required
 
-import numpy as np
 from pydantic import ConfigDict, Field, TypeAdapter, ValidationError
 from typing_extensions import TypedDict
 
@@ -25,7 +24,7 @@ from ..errors import RuleFileError, SnapshotError
 from ..ir.plan import ACCOUNT, Plan
 from ..source.datafile import JsonProblem, read_data
 from ..source.ruleset import RuleSet
-from .indexes import INDEX, Categorical, Indexes, build_indexes
+from .indexes import build_one
 
 MAX_SNAPSHOT_BYTES = 200_000_000
 MAX_REPORTED = 25
@@ -182,26 +181,17 @@ def _message(err: Any) -> str:
 
 
 def prepare_indexes(plan: Plan, snap: Snapshot) -> None:
-    """Row counts, row keys and index lists of one snapshot, by the one index builder (indexes.py)."""
+    """Row counts, row keys and index lists of one snapshot (indexes.build_one)."""
     collection = {a.name: a.collection for a in plan.row_axes.values()}
-    rows: dict[str, list[dict[str, Any]]] = {ACCOUNT: [snap.account], **snap.rows}
 
     def where(axis: str, row: int, field: str) -> str:
-        if axis == ACCOUNT:
-            return f"account.{field}"
-        if collection.get(axis):
-            return f"{collection[axis]}[{row}].{field}"
-        return f"{axis} {built.keys[axis].text(row)!r}"
+        return f"account.{field}" if axis == ACCOUNT else f"{collection[axis]}[{row}].{field}"
 
-    built = Indexes(1)  # so that `where` can name a grouping axis' row once it exists
     try:
-        built = build_indexes(plan, 1, {a: np.zeros(len(r), dtype=INDEX) for a, r in snap.rows.items()},
-                              lambda axis, field: Categorical.of([r.get(field) for r in rows[axis]]), where)
+        built = build_one(plan, {ACCOUNT: [snap.account], **snap.rows}, where)
     except SnapshotError as exc:
         raise SnapshotError(exc.problems, snap.source) from None
-    snap.counts = dict(built.counts)
-    snap.keys = {a: [str(c.values[k]) for k in c.codes.tolist()] for a, c in built.keys.items()}
-    snap.index = {name: ix.tolist() for name, ix in built.index.items()}
+    snap.counts, snap.keys, snap.index = built.counts, built.keys, built.index
 
 
 def read_snapshot_file(source: str | Path) -> Any:
