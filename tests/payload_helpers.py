@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import json
-import os
 import re
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 from marginspec.source.yamlfile import parse_yaml
+
+from conftest import Ran, run_cli
 
 ROOT = Path(__file__).parents[1]
 SAMPLES = {venue: ROOT / "exchanges" / venue / "payloads" / "samples" for venue in ("okx", "gate")}
@@ -57,8 +56,5 @@ def copy_with(src: Path, dst: Path, edits: dict[str, Any]) -> Path:
     return dst
 
 
-def run(*args: str, cwd: Path | None = None, stdin: str | None = None) -> subprocess.CompletedProcess:
-    proc = subprocess.run([sys.executable, "-m", "marginspec.cli", *args], capture_output=True, text=True, timeout=600,
-                          cwd=cwd, env=os.environ.copy(), input=stdin)
-    assert "Traceback" not in proc.stderr + proc.stdout
-    return proc
+def run(*args: str, cwd: Path | None = None, stdin: str | None = None) -> Ran:
+    return run_cli(*args, cwd=cwd, stdin=stdin)

@@ -11,13 +11,11 @@ from pathlib import Path
 
 import pytest
 
-from conftest import DEMO_RULES, DEMO_SNAPSHOT, quantity
+from conftest import DEMO_RULES, DEMO_SNAPSHOT, Ran, quantity, run_cli
 
 
-def run(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
-    proc = subprocess.run([sys.executable, "-m", "marginspec.cli", *args], capture_output=True, text=True, timeout=300, cwd=cwd, env=os.environ.copy())
-    assert "Traceback" not in proc.stderr + proc.stdout
-    return proc
+def run(*args: str, cwd: Path | None = None) -> Ran:
+    return run_cli(*args, cwd=cwd)
 
 
 def test_list_shows_versions_and_aliases():

@@ -10,14 +10,14 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-
-from conftest import DEMO_RULES
 from marginspec.errors import SnapshotError
 from marginspec.ir.compiler import compile_plan
 from marginspec.language.shape import ACCOUNT
 from marginspec.run.batch import Batch
 from marginspec.run.indexes import Categorical, build_indexes, build_one
 from marginspec.source.catalog import Catalog
+
+from conftest import DEMO_RULES
 from snapshots import snapshots
 
 CATALOG = Catalog([DEMO_RULES])
@@ -35,7 +35,7 @@ def both_forms(plan, data):
     for axis in plan.row_axes.values():
         if axis.collection:
             rows[axis.name] = data.get(axis.collection, [])
-    where = lambda axis, row, field: f"{axis}[{row}].{field}"  # noqa: E731
+    where = lambda axis, row, field: f"{axis}[{row}].{field}"
     try:
         one = build_one(plan, rows, where)
         single = (one.counts, {a: [str(k) for k in ks] for a, ks in one.keys.items()}, one.index)
@@ -44,7 +44,7 @@ def both_forms(plan, data):
     accounts = {a: np.zeros(len(r), dtype=np.int64) for a, r in rows.items() if a != ACCOUNT}
     try:
         built = build_indexes(plan, 1, accounts, lambda axis, field: Categorical.of([r.get(field) for r in rows[axis]]), where)
-        batch = ({a: c for a, c in built.counts.items()}, {a: [c.text(i) for i in range(len(c.codes))] for a, c in built.keys.items()},
+        batch = (dict(built.counts), {a: [c.text(i) for i in range(len(c.codes))] for a, c in built.keys.items()},
                  {n: ix.tolist() for n, ix in built.index.items()})
     except SnapshotError as exc:
         batch = sorted(m for _, m in exc.problems)
