@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
-
 from typing import Any
 
 from ..api import Rules
@@ -24,31 +23,42 @@ def _tables(cat: Catalog, rid: str) -> list[dict[str, Any]]:
     return out
 
 
+def _versions(rows: list[tuple[str, str | None, str]], today: dt.date) -> list[dict[str, Any]]:
+    """Each version with the first day it is no longer in force (its own valid_to, else the next version's
+    valid_from; None while open-ended), its title, and whether it is in force today."""
+    out = []
+    for i, (start, end, title) in enumerate(rows):
+        until = end or (rows[i + 1][0] if i + 1 < len(rows) else None)
+        live = dt.date.fromisoformat(start) <= today and (until is None or today < dt.date.fromisoformat(until))
+        out.append({"valid_from": start, "valid_to": until, "title": title, "in_force_today": live})
+    return out
+
+
 def cmd_list(args: argparse.Namespace) -> int:
     cat = common.catalog(args)
     listing = cat.listing()
-    if args.json:
-        print(json.dumps([{"ruleset": rid, "versions": [{"valid_from": f, "valid_to": t} for f, t in rows], "tables": _tables(cat, rid)}
-                          for rid, rows in listing], indent=2))
-        return common.EXIT_OK
     today = common.today()
+    entries = []
     for rid, rows in listing:
         venue, mode = rid.split("/")
         v = cat.venues.get(venue)
-        title = v.modes.get(mode, {}).get("title", "") if v else ""
-        aliases = ", ".join(v.modes.get(mode, {}).get("aliases", [])) if v else ""
-        print(f"{rid}  {title}" + (f"  (also: {aliases})" if aliases else ""))
-        for i, (start, end) in enumerate(rows):
-            until = end or (rows[i + 1][0] if i + 1 < len(rows) else None)
-            live = dt.date.fromisoformat(start) <= today and (until is None or today < dt.date.fromisoformat(until))
-            print(f"  @{start}  valid {start} .. {until or 'open'}" + ("  <- in force today" if live else ""))
-        tables = _tables(cat, rid)
-        if tables:
+        spec = v.modes.get(mode, {}) if v else {}
+        entries.append({"ruleset": rid, "venue": v.name if v else venue, "title": spec.get("title", rows[-1][2]),
+                        "aliases": list(spec.get("aliases", [])), "versions": _versions(rows, today), "tables": _tables(cat, rid)})
+    if args.json:
+        print(json.dumps(entries, indent=2))
+        return common.EXIT_OK
+    for entry in entries:
+        aliases = ", ".join(entry["aliases"])
+        print(f"{entry['ruleset']}  {entry['title']}" + (f"  (also: {aliases})" if aliases else ""))
+        for ver in entry["versions"]:
+            print(f"  @{ver['valid_from']}  valid {ver['valid_from']} .. {ver['valid_to'] or 'open'}" + ("  <- in force today" if ver["in_force_today"] else ""))
+        if entry["tables"]:
             print("  tables (the version in force on the evaluation date is used):")
-        for t in tables:
+        for t in entry["tables"]:
             print(f"    {t['name']} = {t['table']}")
-            for v in t["versions"]:
-                print(f"      @{v['valid_from']}  .. {v['until'] or 'open':10}  {v['status']}")
+            for tv in t["versions"]:
+                print(f"      @{tv['valid_from']}  .. {tv['until'] or 'open':10}  {tv['status']}")
     return common.EXIT_OK
 
 

@@ -169,10 +169,12 @@ def card(r: Report, it: Item, case_ids: dict[tuple[str, str], str]) -> str:
                + (f'<p class="reads"><span>reads</span> {reads}</p>' if reads else "") + "</div>")
     cases = ""
     if it.section != "functions":
-        badges = "".join(f'<a class="case {"pass" if c.ok else "fail"}{"" if c.direct else " via"}" href="#{case_ids.get((c.file, c.name), "")}" '
-                         f'title="{"checks this value" if c.direct else "checks a value computed from this one"}">'
-                         f'{"✓" if c.ok else "✗"} {e(c.name)}</a>' for c in it.cases)
-        cases = f'<footer class="cases"><span>cases</span> {badges or "<em>no case exercises this on this version</em>"}</footer>'
+        badges = "".join((f'<a class="case {"pass" if c.ok else "fail"}{"" if c.direct else " via"}" href="#{case_ids.get((c.file, c.name), "")}" '
+                          f'title="{"checks this value" if c.direct else "checks a value computed from this one"}">'
+                          f'{"✓" if c.ok else "✗"} {e(c.name)}</a>') if c.version is None else
+                         (f'<span class="case {"pass" if c.ok else "fail"} via" title="ran on {e(c.version)}, which has this entry from the same file">'
+                          f'{"✓" if c.ok else "✗"} {e(c.name)} <small>@{e(c.version.split("@")[-1])}</small></span>') for c in it.cases)
+        cases = f'<footer class="cases"><span>cases</span> {badges or "<em>no case exercises this, on this version or another with the same entry</em>"}</footer>'
     return (f'<article class="card {SECTION_CLASS[it.section]}" id="e-{e(it.name)}">{head}{desc}'
             f'<div class="pair{" wide" if it.width > WIDE else ""}">{formula}<div class="sources"><h4>Documentation</h4>{sources}</div></div>{callouts(it)}{cases}</article>')
 
@@ -216,7 +218,7 @@ def overview(r: Report) -> str:
                                        f" <small>({r.other_versions} more cases of this rule set run on other versions)</small>"),
              ("Tables (in force on the audit date)", "; ".join(f"<code>{e(n)}</code> = {e(t.where)}, {e(t.status_text())}" for n, t in rs.tables.items()) or "none"),
              ("Not modelled", ", ".join(f'<a href="#not_modelled">{e(n)}</a>' for n in rs.not_modelled) or "nothing listed"),
-             ("Not exercised by a case", ", ".join(name_link(rs, n) for n in r.uncovered()) or "none"),
+             ("Not exercised by a passing case", ", ".join(name_link(rs, n) for n in r.uncovered()) or "none (as `marginspec check --coverage` counts: a case on another version with the same entry counts)"),
              ("Recorded", f'<i class="dot asm"></i>{n_asm} assumptions, <i class="dot amb"></i>{n_amb} ambiguities'),
              ("Engine", f"marginspec {e(__version__)}; rule-set content sha256 <code>{e(rs.content_sha256[:16])}…</code>")]
     dl = "".join(f"<dt>{k}</dt><dd>{v}</dd>" for k, v in facts)

@@ -65,9 +65,14 @@ def parse_cells(rules: Rules, data: dict[str, Any], specs: list[str]) -> list[Ce
             raise UsageError(f"--vary {spec!r}: not a number input of {rules.ruleset.ref} (write name or name[row key])")
         name = m.group(1)
         if inp.axis == ACCOUNT:
+            if m.group(2) is not None:
+                raise UsageError(f"--vary {spec!r}: {name} is an account input; write it without a row key")
             cells.append(Cell(name, None, 0, float(snap.account[name])))
             continue
         keys = snap.keys[inp.axis]
+        if m.group(2) is None:
+            raise UsageError(f"--vary {spec!r}: {name} has one value per {inp.axis} row: name the row, e.g. {name}[{keys[0] if keys else 'KEY'}] "
+                             f"(rows: {', '.join(keys) or 'none in this snapshot'})")
         if m.group(2) not in keys:
             raise UsageError(f"--vary {spec!r}: no {inp.axis} row {m.group(2)!r} (rows: {', '.join(keys)})")
         row = keys.index(m.group(2))
@@ -145,13 +150,22 @@ def _solve_exactly(expr: sympy.Expr, s: sympy.Symbol, target: float, near: float
     return min(real, key=lambda r: abs(float(sympy.re(sympy.N(r, 30))) - near))
 
 
+SCAN_STEPS = 400
+
+
+def scan_limits(base: float) -> tuple[float, float]:
+    """The two ends of the values `bracket` tries around `base`."""
+    start = base if base != 0 else 1.0
+    return (start * 1.05 ** -(SCAN_STEPS - 1), start * 1.05 ** (SCAN_STEPS - 1)) if base != 0 else (-(1.05 ** (SCAN_STEPS - 1)), 1.05 ** (SCAN_STEPS - 1))
+
+
 def bracket(f: Any, base: float) -> tuple[float, float] | None:
     """Two values around the root of f nearest to base, scanning outward geometrically (and through 0)."""
     f0 = f(base)
     if f0 == 0:
         return base, base
     start = base if base != 0 else 1.0
-    for step in range(1, 400):
+    for step in range(1, SCAN_STEPS):
         for sign in (1, -1):
             x = start * (1.05 ** (sign * step)) if base != 0 else sign * 1.05 ** step
             fx = f(x)
@@ -177,7 +191,8 @@ def solve(rules: Rules, data: dict[str, Any], target: str, value: float, specs: 
 
     found = bracket(f, cells[0].base)
     if found is None:
-        return Solution(target, value, label, None, None, "none", cells[0].base, "the target is not reached for any value tried")
+        low, high = sorted(scan_limits(cells[0].base))
+        return Solution(target, value, label, None, None, "none", cells[0].base, f"tried from {low:.3g} to {high:.3g}")
     lo, hi = found
     flo = f(lo)
     for _ in range(200):  # bisection with the compiled kernel
@@ -200,6 +215,39 @@ def solve(rules: Rules, data: dict[str, Any], target: str, value: float, specs: 
         if math.isclose(x, root, rel_tol=1e-6, abs_tol=1e-12):
             return Solution(target, value, label, x, str(closed), "symbolic", cells[0].base)
     return Solution(target, value, label, root, None, "numeric", cells[0].base, "no closed form: the root is numeric (bisection on the compiled kernel)")
+
+
+def threshold_levels(rules: Rules) -> dict[str, tuple[str, float]]:
+    """{threshold: (quantity, level)} for the thresholds that compare one quantity with a constant (parameters
+    are constants once compiled): `margin_ratio <= liquidation_level` gives ("margin_ratio", 1.0)."""
+    rs = rules.ruleset
+    out = {}
+    for step in compile_plan(rs).steps:
+        expr = getattr(step, "expr", None)
+        if step.out.name not in rs.thresholds or not isinstance(expr, sympy.core.relational.Relational):
+            continue
+        for side, other in ((expr.lhs, expr.rhs), (expr.rhs, expr.lhs)):
+            if isinstance(side, sympy.Symbol) and side.name in rs.quantities and other.is_Number:
+                out[step.out.name] = (side.name, float(other))
+    return out
+
+
+def default_target(rules: Rules) -> tuple[str, float, str]:
+    """(quantity, value, threshold) that `solve` aims at without --target: the level at which the rule set's
+    most severe account threshold triggers, when that threshold compares one quantity with a constant
+    (`margin_ratio <= liquidation_level`: margin_ratio = 1). Otherwise a UsageError that says what to give."""
+    rs = rules.ruleset
+    account = sorted(((t.severity, n) for n, t in rs.thresholds.items() if t.axis == ACCOUNT), reverse=True)
+    if not account:
+        raise UsageError(f"--target: {rs.ref} has no account threshold to aim at; give --target NAME=VALUE")
+    name = account[0][1]
+    levels = threshold_levels(rules)
+    if name in levels and rs.quantities[levels[name][0]].axis == ACCOUNT:
+        return levels[name][0], levels[name][1], name
+    hints = [f"'{q}[KEY]={v:g}' ({t} on {rs.thresholds[t].axis})" if rs.quantities[q].axis != ACCOUNT else f"'{q}={v:g}' ({t})"
+             for t, (q, v) in sorted(levels.items(), key=lambda kv: -rs.thresholds[kv[0]].severity)]
+    raise UsageError(f"--target: the most severe account threshold, {name} (when {rs.thresholds[name].when}), does not compare one "
+                     "account quantity with a constant; give --target NAME=VALUE" + (f", e.g. {hints[0]}" if hints else ""))
 
 
 def sensitivity(rules: Rules, data: dict[str, Any], names: list[str], specs: list[str]) -> dict[str, float]:
