@@ -20,9 +20,9 @@ import numpy as np
 
 from .errors import SnapshotError
 from .run.batch import BLOCK_ACCOUNTS, Batch
-from .run.evaluate import Evaluation, evaluate_batch, evaluate_snapshot
+from .run.evaluate import evaluate_batch, evaluate_snapshot
 from .run.kernel import Kernel, load_kernel
-from .run.result import Result, build_result
+from .run.result import Result, Values, build_result
 from .run.snapshot import Snapshot, SnapshotFormat, parse_as_of
 from .source.catalog import Catalog, parse_date
 from .source.ruleset import RuleSet
@@ -79,9 +79,17 @@ class Rules:
         snap.ignored = ignored
         return snap
 
-    def values(self, data: Any) -> Evaluation:
-        """Values and states only (no trace): the fast path for programs."""
-        return evaluate_snapshot(self.kernel, self.snapshot(data))
+    def values(self, data: Any) -> Values:
+        """Values and states only (no trace): the fast path for programs. `.values` and `.states` are keyed by row
+        key (built when first read); `.evaluation.values` has the kernel's lists in snapshot row order."""
+        snap = self.snapshot(data)
+        return Values(self.kernel.plan, snap.keys, evaluate_snapshot(self.kernel, snap))
+
+    def __repr__(self) -> str:
+        rs = self.ruleset
+        tables = ", ".join(f"{v.table}@{v.valid_from}" for v in rs.table_versions.values())
+        return (f"<Rules {rs.ref}: {rs.title}; {len(rs.quantities)} quantities, {len(rs.thresholds)} thresholds"
+                + (f"; tables {tables}" if tables else "") + ">")
 
     def evaluate(self, data: Any, at: dt.date | str | None = None, source: str | None = None) -> Result:
         """Evaluate one snapshot; `at` (default: the snapshot's as_of date) is recorded in the receipt."""
