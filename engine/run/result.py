@@ -180,7 +180,7 @@ class Values:
 
     def state(self, axis: str = ACCOUNT, key: str | None = None) -> str:
         node = self.states[axis]
-        return node if key is None else node[key]  # type: ignore[no-any-return]
+        return node if key is None else node[key]
 
     def __repr__(self) -> str:
         return f"<Values of {len(self.plan.outputs)} quantities and thresholds: state {self.state()} ({self.evaluation.backend} kernel)>"
