@@ -193,3 +193,19 @@ def test_the_analysis_section_is_checked_at_load(make_rules):
     assert "held.settle: not a number input of t/m@2025-01-01" in text
     assert "scenarios.quantity: 'q' is not a quantity on rows x grid" in text
     assert "prices.price" not in text  # the one right entry
+
+
+@pytest.mark.parametrize("spec, coin", [("gate/single_currency_margin", "BTC"), ("okx/multi_currency_margin", "ETH")])
+def test_solve_on_a_coin_finds_the_liquidation_price_whatif_finds(spec, coin):
+    """Two routes to one answer: solve --vary COIN (bisection, then the exact root of the active branch) and the
+    distance whatif reports (bisection over threshold states)."""
+    from marginspec.tools.solve import default_target, solve
+
+    data = example(spec)
+    rules = marginspec.load(spec, at=data["as_of"][:10])
+    name, level, threshold = default_target(rules)
+    sol = solve(rules, data, name, level, [coin])
+    assert sol.method == "symbolic" and sol.vary.startswith(f"{'usd_price' if spec.startswith('okx') else 'index_price'}[{coin}] (with ")
+    [d] = [d for d in rules.whatif(data, distance_coins=[coin]).distances["before"] if d.threshold == threshold]
+    crossing = d.down or d.up
+    assert crossing is not None and crossing.price == pytest.approx(sol.root, rel=2e-6)

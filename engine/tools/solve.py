@@ -31,6 +31,7 @@ from ..language.numbers import rational_of
 from ..run.evaluate import evaluate_snapshot
 
 CELL = re.compile(r"^([a-z][a-z0-9_]*)(?:\[([^\]]+)\])?$")
+COIN = re.compile(r"^[A-Z0-9][A-Z0-9_.-]{0,31}$")
 SOLVE_SECONDS = 10
 
 
@@ -54,15 +55,41 @@ class Solution:
     note: str = ""
 
 
+def coin_cells(rules: Rules, data: dict[str, Any], coin: str) -> list[Cell]:
+    """Every price of `coin` in the snapshot (the rule file's analysis.prices), its own USD price first: the cells
+    a shock of the coin moves by one factor. Prices quoted in the coin would move by the inverse factor: `solve`
+    and `plot` refuse them (whatif moves them)."""
+    from .shocks import price_cells
+
+    snap = rules.snapshot(data)
+    cells = [c for c in price_cells(rules.ruleset, data) if coin in (c.coin, c.quote) and c.coin != c.quote]
+    if not cells:
+        raise UsageError(f"--vary {coin}: no input of this snapshot is a price of {coin} (see the rule file's analysis.prices)")
+    inverse = [f"{c.field}[{c.key}]" for c in cells if c.quote == coin]
+    if inverse:
+        raise UsageError(f"--vary {coin}: {', '.join(inverse[:3])} are quoted in {coin} and would move the other way; "
+                         f"vary one input (--vary {inverse[0]}) or use `marginspec whatif --shock {coin}=...`")
+    own = [c for c in cells if rules.ruleset.inputs[c.field].unit == "USD/coin" and c.quote is None]
+    out = []
+    for c in sorted(cells, key=lambda c: c not in own):
+        axis = rules.ruleset.inputs[c.field].axis
+        out.append(Cell(c.field, c.key, snap.keys[axis].index(c.key), c.value))
+    return out
+
+
 def parse_cells(rules: Rules, data: dict[str, Any], specs: list[str]) -> list[Cell]:
-    """`usd_price[BTC]` -> the cell of input usd_price in the row whose key is BTC (account inputs: no key)."""
+    """`usd_price[BTC]` -> the cell of input usd_price in the row whose key is BTC (account inputs: no key);
+    a coin (`BTC`, upper case) -> every price of the coin (coin_cells)."""
     snap = rules.snapshot(data)
     cells = []
     for spec in specs:
+        if COIN.match(spec):
+            cells += coin_cells(rules, data, spec)
+            continue
         m = CELL.match(spec)
         inp = rules.ruleset.inputs.get(m.group(1)) if m else None
         if m is None or inp is None or inp.type != "number":
-            raise UsageError(f"--vary {spec!r}: not a number input of {rules.ruleset.ref} (write name or name[row key])")
+            raise UsageError(f"--vary {spec!r}: not a number input of {rules.ruleset.ref} (write name or name[row key], or a coin such as BTC for all its prices)")
         name = m.group(1)
         if inp.axis == ACCOUNT:
             if m.group(2) is not None:
@@ -182,6 +209,8 @@ def solve(rules: Rules, data: dict[str, Any], target: str, value: float, specs: 
         raise UsageError(f"--target {target!r}: not a quantity of {rules.ruleset.ref}")
     cells = parse_cells(rules, data, specs)
     label = f"{cells[0].name}[{cells[0].key}]" if cells[0].key else cells[0].name
+    if len(cells) > 1:
+        label += f" (with {len(cells) - 1} more input(s) moving by the same factor)"
 
     def f(x: float) -> float | None:
         try:
