@@ -15,6 +15,7 @@ from typing import Any
 
 from ..api import Rules, snapshot_date
 from ..errors import MarginspecError
+from ..run.snapshot import read_snapshot_file
 from ..source.catalog import Catalog
 from ..source.provenance import DocumentText, check_quote, describe
 from ..source.ruleset import RuleSet
@@ -77,6 +78,8 @@ class Report:
     outcomes: list[tuple[Case, CaseOutcome]]  # the cases that ran on this version
     other_versions: int  # cases of this rule set that ran on other versions
     texts: dict[str, DocumentText] = field(default_factory=dict)  # stored document texts, by URL
+    rules: Rules | None = None
+    example: tuple[str, Any] | None = None  # the venue's example account of this mode, when this version evaluates it
 
     @property
     def failed(self) -> int:
@@ -164,7 +167,24 @@ def build_report(catalog: Catalog, rs: RuleSet) -> Report:
     functions = [Item("functions", n, render(f.formula, n, f.params), str(rs.origin("functions", n).loc()), None, f.unit,
                       f.description, None, quotes(rs, f, "functions", n, catalog.document_texts), f.assumption, f.ambiguity,
                       width=len(n) + len(", ".join(f.params)) + len(" ".join(f.formula.split()))) for n, f in rs.functions.items()]
-    return Report(rs, until, items, functions, outcomes, len(elsewhere), catalog.document_texts)
+    return Report(rs, until, items, functions, outcomes, len(elsewhere), catalog.document_texts, rules, example_account(catalog, rs))
+
+
+def example_account(catalog: Catalog, rs: RuleSet) -> tuple[str, Any] | None:
+    """The venue's example snapshot of this mode (exchanges/<venue>/examples/<mode>.json), with the path shown,
+    when its date chooses this version; else None."""
+    for root in catalog.files[rs.id][0].exchanges:
+        path = root / rs.venue / "examples" / f"{rs.mode}.json"
+        if not path.is_file():
+            continue
+        try:
+            data = read_snapshot_file(path)
+            if catalog.entry(rs.id, snapshot_date(data)).valid_from != rs.version:
+                return None
+        except MarginspecError:
+            return None
+        return str(path.relative_to(root.parent)), data
+    return None
 
 
 def kind_of(rs: RuleSet, name: str) -> str | None:

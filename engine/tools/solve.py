@@ -202,6 +202,23 @@ def bracket(f: Any, base: float) -> tuple[float, float] | None:
     return None
 
 
+def bisect(f: Any, lo: float, hi: float) -> float:
+    """The root of f between lo and hi (where f changes sign), by bisection on the compiled kernel to 1e-13."""
+    flo = f(lo)
+    for _ in range(200):
+        if hi - lo <= 1e-13 * max(abs(lo), abs(hi), 1e-300):
+            break
+        mid = (lo + hi) / 2
+        fm = f(mid)
+        if fm is None or fm == 0:
+            return mid
+        if (fm > 0) == (flo > 0):
+            lo, flo = mid, fm
+        else:
+            hi = mid
+    return (lo + hi) / 2
+
+
 def solve(rules: Rules, data: dict[str, Any], target: str, value: float, specs: list[str]) -> Solution:
     name, _, key_text = target.partition("[")
     key = key_text.rstrip("]") or None
@@ -222,21 +239,7 @@ def solve(rules: Rules, data: dict[str, Any], target: str, value: float, specs: 
     if found is None:
         low, high = sorted(scan_limits(cells[0].base))
         return Solution(target, value, label, None, None, "none", cells[0].base, f"tried from {low:.3g} to {high:.3g}")
-    lo, hi = found
-    flo = f(lo)
-    for _ in range(200):  # bisection with the compiled kernel
-        if hi - lo <= 1e-13 * max(abs(lo), abs(hi), 1e-300):
-            break
-        mid = (lo + hi) / 2
-        fm = f(mid)
-        if fm is None or fm == 0:
-            lo = hi = mid
-            break
-        if (fm > 0) == (flo > 0):  # type: ignore[operator]
-            lo, flo = mid, fm
-        else:
-            hi = mid
-    root = (lo + hi) / 2
+    root = bisect(f, *found)
     (expr,), s = expressions(rules, data, cells, [(name, key)], root)
     closed = _solve_exactly(expr, s, value, root)
     if closed is not None:
