@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+import re
 import shutil
 import struct
 import subprocess
@@ -194,6 +195,7 @@ def test_the_html_audit_shows_its_pictures_in_chromium(tmp_path):
     assert pictures.count("<svg") == 1 and "currency_liquidation at 27,904.6 (-70.6% from 95,000)" in pictures
     assert text.count('<figure class="fig"><svg') == 1 + len(rs.tables)  # and each table's step chart
     assert "<script" not in text and "http://" not in text.replace("http://www.w3.org/1998/Math/MathML", "")
+    assert "src=" not in text and not re.search(r"url\((?!#)", text)  # nothing fetched: url(#id) are references within the page
     width, height, rows, channels = _screenshot(page, tmp_path / "audit.png", tmp_path)
     assert (width, height) == (1280, 1800)
     # the curve of the example account sits near the top: its USDT line (green), BTC line (blue) and liquidation mark (red)
