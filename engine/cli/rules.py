@@ -77,6 +77,10 @@ def cmd_show(args: argparse.Namespace) -> int:
 def cmd_schema(args: argparse.Namespace) -> int:
     from ..source.validation import schema
 
+    if args.write or args.annotate:
+        return _write_schemas(args)
+    if not args.kind:
+        raise UsageError("give a KIND (rule-file, table, cases, venue, payload-mapping, snapshot), or --write DIR")
     if args.kind == "snapshot":
         if not args.ruleset:
             raise UsageError("schema snapshot needs a RULESET, e.g. marginspec schema snapshot venue/mode")
@@ -91,6 +95,26 @@ def cmd_schema(args: argparse.Namespace) -> int:
         print(json.dumps(out, indent=2))
     else:
         print(json.dumps(schema(args.kind), indent=2))
+    return common.EXIT_OK
+
+
+def _write_schemas(args: argparse.Namespace) -> int:
+    """--write DIR: the schemas shipped with the package into DIR; --annotate FOLDER: the editor's link to them at
+    the top of every marginspec file below FOLDER."""
+    from pathlib import Path
+
+    from ..source.schema_links import annotate, write_schemas
+
+    if not args.write or args.kind:
+        raise UsageError("schema --write DIR [--annotate FOLDER ...] takes no KIND: it writes the schema of every file kind")
+    written = write_schemas(Path(args.write))
+    print(f"wrote {len(written)} schemas to {args.write}: {', '.join(p.name for p in written)}")
+    for folder in args.annotate or []:
+        changed = annotate(Path(folder), Path(args.write))
+        print(f"{folder}: linked {len(changed)} file(s) to them" + (f" ({', '.join(str(p) for p in changed[:5])}{', ...' if len(changed) > 5 else ''})" if changed else ""))
+    if not args.annotate:
+        print("link a file to its schema with a first line such as: # yaml-language-server: $schema=<path to>/rule-file.v2.json "
+              "(or run again with --annotate FOLDER)")
     return common.EXIT_OK
 
 
@@ -123,10 +147,17 @@ def register(sub: argparse._SubParsersAction, parent: argparse.ArgumentParser) -
     s.add_argument("--json", action="store_true")
     s.set_defaults(func=cmd_plan)
 
-    s = sub.add_parser("schema", parents=[parent], help="print a JSON Schema")
-    s.add_argument("kind", choices=["rule-file", "table", "cases", "venue", "payload-mapping", "snapshot"])
+    s = sub.add_parser("schema", parents=[parent], help="print a JSON Schema, or write them all for an editor (--write DIR)",
+                       description="Print the JSON Schema of a file kind, or of a rule set's snapshots. --write DIR writes the schema "
+                       "of every file kind into DIR; --annotate FOLDER (with --write) puts a first line '# yaml-language-server: "
+                       "$schema=...' into every marginspec file below FOLDER, so that editors with the YAML language server "
+                       "complete and check them as they are typed.")
+    s.add_argument("kind", nargs="?", choices=["rule-file", "table", "cases", "venue", "payload-mapping", "snapshot"])
     s.add_argument("ruleset", nargs="?", metavar="RULESET", help="for `schema snapshot`")
     s.add_argument("--at", metavar="DATE")
     s.add_argument("--payload-paths", action="store_true",
                    help="for `schema snapshot`: add where each field comes from in the venue's payloads (x-payload-path)")
+    s.add_argument("--write", metavar="DIR", help="write the schema of every file kind into DIR")
+    s.add_argument("--annotate", metavar="FOLDER", action="append",
+                   help="with --write: link every marginspec YAML file below FOLDER to the schemas in DIR (a first comment line); repeatable")
     s.set_defaults(func=cmd_schema)
