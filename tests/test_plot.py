@@ -18,7 +18,8 @@ import marginspec
 import pytest
 from marginspec.cli import main
 from marginspec.report import plots
-from marginspec.report.audit import audit
+from marginspec.report.audit import Report, example_account
+from marginspec.report.audit_html import html_report
 from marginspec.source.catalog import Catalog
 
 from conftest import quantity
@@ -167,40 +168,47 @@ def _screenshot(page: Path, out: Path, tmp_path: Path, size: str = "1280,1800") 
     return width, height, rows, (len(rows[0]) // width)
 
 
-BLUE, RED = (0x2F, 0x5B, 0xD3), (0xC6, 0x2F, 0x2F)
+BLUE, RED, GREEN = (0x2F, 0x5B, 0xD3), (0xC6, 0x2F, 0x2F), (0x1F, 0x8A, 0x4C)
+HEAT = [(0x67, 0x00, 0x1F), (0xF4, 0xA5, 0x82), (0x05, 0x30, 0x61)]  # RdBu: deep red, salmon, deep blue
 
 
-def test_curve_and_heatmap_files_render_in_chromium(tmp_path):
-    curve, grid = tmp_path / "curve.svg", tmp_path / "grid.svg"
-    assert main(["plot", "okx/multi_currency_margin", str(EXAMPLES_DIR / "okx" / "examples" / "multi_currency_margin.json"),
-                 "--vary", "ETH", "-o", str(curve)]) == 0
-    assert main(["plot", "gate/portfolio_margin", str(EXAMPLES_DIR / "gate" / "examples" / "portfolio_margin.json"), "--scenarios", "-o", str(grid)]) == 0
-    for svg, colours in ((curve, [BLUE, RED]), (grid, [(0x67, 0x00, 0x1F), (0xF4, 0xA5, 0x82), (0x05, 0x30, 0x61)])):
-        page = tmp_path / f"{svg.stem}.html"
-        page.write_text(f"<!DOCTYPE html><html><body style='margin:0;background:#fff'><img src='{svg.name}' style='width:1000px'></body></html>")
-        width, height, rows, channels = _screenshot(page, tmp_path / f"{svg.stem}.png", tmp_path, "1000,700")
-        assert (width, height) == (1000, 700)
-        assert len(set(rows)) > 150, f"{svg.name}: the page is (nearly) blank"
-        for rgb in colours:
-            assert _count(rows, channels, rgb) > 20, f"{svg.name}: no pixels of colour {rgb}: the figure did not render"
-
-
-def test_the_html_audit_shows_its_pictures_in_chromium(tmp_path):
+def test_pictures_render_in_chromium_in_files_and_in_the_html_audit(tmp_path):
+    """One page, one Chromium: the audit page as html_report writes it (with the pictures of the version's example
+    account and of its tables; its cards are left out, since running every case of the rule set is test_audit's
+    business), then the curve and the heatmap as files written by `marginspec plot`. Each region of the
+    screenshot must hold its figure's colours."""
     cat = Catalog()
     rs = cat.load("okx/single_currency_margin@2024-11-08", dt.date(2026, 1, 15))
-    page = tmp_path / "audit.html"
-    text = audit(cat, rs, "html")
-    page.write_text(text, encoding="utf-8")
+    example = example_account(cat, rs)
+    assert example is not None and example[0] == "exchanges/okx/examples/single_currency_margin.json"
+    text = html_report(Report(rs, None, [], [], [], 0, {}, marginspec.api.Rules(rs), example))
     pictures = text[text.index('<section id="pictures">'):text.index("</section>", text.index('<section id="pictures">'))]
     assert pictures.count("<svg") == 1 and "currency_liquidation at 27,904.6 (-70.6% from 95,000)" in pictures
     assert text.count('<figure class="fig"><svg') == 1 + len(rs.tables)  # and each table's step chart
     assert "<script" not in text and "http://" not in text.replace("http://www.w3.org/1998/Math/MathML", "")
     assert "src=" not in text and not re.search(r"url\((?!#)", text)  # nothing fetched: url(#id) are references within the page
-    width, height, rows, channels = _screenshot(page, tmp_path / "audit.png", tmp_path)
-    assert (width, height) == (1280, 1800)
-    # the curve of the example account sits near the top: its USDT line (green), BTC line (blue) and liquidation mark (red)
-    assert _count(rows, channels, BLUE, 30) > 30 and _count(rows, channels, RED, 30) > 30
-    assert _count(rows, channels, (0x1F, 0x8A, 0x4C), 30) > 30
+    (tmp_path / "audit.html").write_text(text, encoding="utf-8")
+    curve, grid = tmp_path / "curve.svg", tmp_path / "grid.svg"
+    assert main(["plot", "okx/multi_currency_margin", str(EXAMPLES_DIR / "okx" / "examples" / "multi_currency_margin.json"),
+                 "--vary", "ETH", "-o", str(curve)]) == 0
+    assert main(["plot", "gate/portfolio_margin", str(EXAMPLES_DIR / "gate" / "examples" / "portfolio_margin.json"), "--scenarios", "-o", str(grid)]) == 0
+    page = tmp_path / "page.html"
+    page.write_text("<!DOCTYPE html><html><body style='margin:0;background:#fff'>"
+                    "<iframe src='audit.html' style='display:block;border:0;width:1280px;height:1600px'></iframe>"
+                    "<img src='curve.svg' style='display:block;width:1000px;height:600px'>"
+                    "<img src='grid.svg' style='display:block;width:1000px;height:500px'></body></html>")
+    width, height, rows, channels = _screenshot(page, tmp_path / "page.png", tmp_path, "1280,2700")
+    assert (width, height) == (1280, 2700)
+    audit_part, curve_part, grid_part = rows[:1600], rows[1600:2200], rows[2200:]
+    for part, name in ((audit_part, "audit"), (curve_part, "curve"), (grid_part, "heatmap")):
+        assert len(set(part)) > 100, f"the {name} region is (nearly) blank"
+    # the audit's curve of the example account: its USDT (green) and BTC (blue) lines and the liquidation mark (red)
+    for rgb in (BLUE, RED, GREEN):
+        assert _count(audit_part, channels, rgb, 30) > 30, f"audit: no pixels of colour {rgb}"
+    for rgb in (BLUE, RED):
+        assert _count(curve_part, channels, rgb) > 20, f"curve.svg: no pixels of colour {rgb}"
+    for rgb in HEAT:
+        assert _count(grid_part, channels, rgb) > 20, f"grid.svg: no pixels of colour {rgb}"
 
 
 def test_without_a_file_the_svg_goes_to_standard_output(capsys):

@@ -104,7 +104,7 @@ def register(sub: argparse._SubParsersAction, parent: argparse.ArgumentParser) -
     s.add_argument("snapshot", metavar="SNAPSHOT")
     s.add_argument("--target", metavar="NAME=VALUE",
                    help="e.g. margin_ratio=1; NAME may be name[row key]. Default: the level at which the most severe account "
-                   "threshold triggers (margin_ratio=1 for OKX's liquidation), unless only --sensitivity is asked for")
+                   "threshold triggers (margin_ratio=1 where liquidation is margin_ratio <= 1), unless only --sensitivity is asked for")
     s.add_argument("--vary", metavar="INPUT", action="append", required=True,
                    help="input cell to vary, e.g. usd_price[BTC]; repeat to move several cells by the same factor (the answer is the first)")
     s.add_argument("--sensitivity", action="store_true", help="d(quantity)/d(input) at the snapshot's values, from the exact expressions")

@@ -32,6 +32,7 @@ from ..tools.solve import Cell, bisect, bracket, parse_cells, threshold_levels, 
 from .amounts import amount
 
 POINTS = 161
+RANGE_STEPS = 81  # 5% steps from now: down to 2% of it, up to 50 times (the x axis stops at 5 times)
 MAX_KEYS = 6
 INK, MUTED, GRID = "#1d2330", "#5b6475", "#dfe3ea"
 SERIES = ("#2f5bd3", "#c2571a", "#1f8a4c", "#8a3fc2", "#b4690e", "#0f7c8c", "#c62f2f")
@@ -213,7 +214,7 @@ def margin_curve(rules: Rules, data: dict[str, Any], vary: list[str], quantity: 
         for level in severest:  # the range takes in where the most severe level is crossed
             for key in now:
                 f = _gap(rules, data, cells, quantity, key, level)
-                if f(base) is not None and (found := bracket(f, base)) is not None:
+                if f(base) is not None and (found := bracket(f, base, RANGE_STEPS)) is not None:
                     roots.append(bisect(f, *found))
         lo = min([base] + roots) * 0.85 if roots else base * 0.5
         hi = max([base] + roots) * 1.15 if roots else base * 1.5

@@ -186,13 +186,14 @@ def scan_limits(base: float) -> tuple[float, float]:
     return (start * 1.05 ** -(SCAN_STEPS - 1), start * 1.05 ** (SCAN_STEPS - 1)) if base != 0 else (-(1.05 ** (SCAN_STEPS - 1)), 1.05 ** (SCAN_STEPS - 1))
 
 
-def bracket(f: Any, base: float) -> tuple[float, float] | None:
-    """Two values around the root of f nearest to base, scanning outward geometrically (and through 0)."""
+def bracket(f: Any, base: float, steps: int = SCAN_STEPS) -> tuple[float, float] | None:
+    """Two values around the root of f nearest to base, scanning outward geometrically by 5% a step (and
+    through 0), `steps` steps each way."""
     f0 = f(base)
     if f0 == 0:
         return base, base
     start = base if base != 0 else 1.0
-    for step in range(1, SCAN_STEPS):
+    for step in range(1, steps):
         for sign in (1, -1):
             x = start * (1.05 ** (sign * step)) if base != 0 else sign * 1.05 ** step
             fx = f(x)
