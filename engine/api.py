@@ -86,19 +86,6 @@ class Rules:
         snap = self.snapshot(data)
         return Values(self.kernel.plan, snap.keys, evaluate_snapshot(self.kernel, snap))
 
-    def whatif(self, data: Any, shocks: dict[str, float] | None = None, add_positions: list[dict[str, Any]] | None = None,
-               remove_positions: list[str] | None = None, collection: str | None = None, distance_coins: list[str] | None = None,
-               at: dt.date | str | None = None) -> WhatIf:
-        """The account before and after moving the prices of coins (`shocks={"BTC": -0.10}`: every input the rule
-        set's `analysis.prices` links to BTC, by -10%) and adding or removing positions (rows of `collection`);
-        every key value and state before and after, and the move of each coin at which each threshold's state
-        changes, from both states. See tools/whatif.py."""
-        from .tools.whatif import whatif
-
-        when = parse_date(at, "at") if isinstance(at, str) else at
-        return whatif(self, data, {k.upper(): float(v) for k, v in (shocks or {}).items()}, add_positions, remove_positions,
-                      collection, distance_coins, when)
-
     def __repr__(self) -> str:
         rs = self.ruleset
         tables = ", ".join(f"{v.table}@{v.valid_from}" for v in rs.table_versions.values())
@@ -150,10 +137,16 @@ def evaluate(spec: str, snapshot: Any, at: dt.date | str | None = None, rules: l
 
 def whatif(spec: str, snapshot: Any, shocks: dict[str, float] | None = None, add_positions: list[dict[str, Any]] | None = None,
            remove_positions: list[str] | None = None, at: dt.date | str | None = None, rules: list[Path] | None = None,
-           **options: Any) -> WhatIf:
-    """`Rules.whatif` with the version in force on `at` (default: the snapshot's as_of date)."""
+           collection: str | None = None, distance_coins: list[str] | None = None) -> WhatIf:
+    """The account before and after moving the prices of coins (`shocks={"BTC": -0.10}`: every input the rule set's
+    `analysis.prices` links to BTC, by -10%) and adding or removing positions (rows of `collection`); every key
+    value and state before and after, and the move of each coin at which each threshold's state changes, from
+    both states. The version is the one in force on `at` (default: the snapshot's as_of date). See tools/whatif.py."""
+    from .tools.whatif import whatif as run_whatif
+
     when = parse_date(at, "at") if isinstance(at, str) else (at or snapshot_date(snapshot))
-    return Rules(Catalog(rules).load(spec, when)).whatif(snapshot, shocks, add_positions, remove_positions, at=when, **options)
+    return run_whatif(Rules(Catalog(rules).load(spec, when)), snapshot, {k.upper(): float(v) for k, v in (shocks or {}).items()},
+                      add_positions, remove_positions, collection, distance_coins, when)
 
 
 def _from_payloads(venue: str, payloads: Payloads, mode: str | None, ruleset: str | None, as_of: dt.datetime | str | None,

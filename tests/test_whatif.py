@@ -206,6 +206,6 @@ def test_solve_on_a_coin_finds_the_liquidation_price_whatif_finds(spec, coin):
     name, level, threshold = default_target(rules)
     sol = solve(rules, data, name, level, [coin])
     assert sol.method == "symbolic" and sol.vary.startswith(f"{'usd_price' if spec.startswith('okx') else 'index_price'}[{coin}] (with ")
-    [d] = [d for d in rules.whatif(data, distance_coins=[coin]).distances["before"] if d.threshold == threshold]
+    [d] = [d for d in marginspec.whatif(spec, data, distance_coins=[coin]).distances["before"] if d.threshold == threshold]
     crossing = d.down or d.up
     assert crossing is not None and crossing.price == pytest.approx(sol.root, rel=2e-6)
