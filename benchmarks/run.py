@@ -80,7 +80,7 @@ def warm_single(repeat: int) -> None:
     rules = marginspec.load(RULESET, okx_mcm.DATE)
     data = okx_mcm.synthetic_snapshot(0)
     snap = rules.snapshot(data)
-    values = rules.values(data).values
+    values = rules.values(data).evaluation.values
     hand_values = okx_mcm.handwritten_python(data)
     agree(values, hand_values, [k for k in values if k in hand_values])
     n = 300

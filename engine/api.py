@@ -24,6 +24,7 @@ from .source.catalog import Catalog, date_argument
 if TYPE_CHECKING:
     from .ingest import Imported
     from .tools.reconcile import Reconciliation
+    from .tools.whatif import WhatIf
 
 Payloads = list[str | Path] | list[Any] | dict[str, Any]
 """Payload files (paths), payload data (parsed JSON), or a dict of payload data by name."""
@@ -40,6 +41,21 @@ def evaluate(spec: str, snapshot: Any, at: dt.date | str | None = None, rules: l
     when = date_argument(at, "at") or snapshot_date(snapshot)
     return Rules(Catalog(rules).load(spec, when)).evaluate(snapshot, when)
 
+
+
+def whatif(spec: str, snapshot: Any, shocks: dict[str, float] | None = None, add_positions: list[dict[str, Any]] | None = None,
+           remove_positions: list[str] | None = None, at: dt.date | str | None = None, rules: list[Path] | None = None,
+           collection: str | None = None, distance_coins: list[str] | None = None) -> WhatIf:
+    """The account before and after moving the prices of coins (`shocks={"BTC": -0.10}`: every input the rule set's
+    `analysis.prices` links to BTC, by -10%) and adding or removing positions (rows of `collection`); every key
+    value and state before and after, and the move of each coin at which each threshold's state changes, from
+    both states. The version is the one in force on `at` (default: the snapshot's as_of date). See tools/whatif.py."""
+    from .tools.whatif import whatif as run_whatif
+
+    spec = argument(spec, str, "spec", "venue/mode or venue/mode@YYYY-MM-DD")
+    when = date_argument(at, "at") or snapshot_date(snapshot)
+    return run_whatif(Rules(Catalog(rules).load(spec, when)), snapshot, {k.upper(): float(v) for k, v in (shocks or {}).items()},
+                      add_positions, remove_positions, collection, distance_coins, when)
 
 
 def _from_payloads(venue: str, payloads: Payloads, mode: str | None, ruleset: str | None, as_of: dt.datetime | str | None,

@@ -40,8 +40,8 @@ def screenshot(page: Path, folder: Path, width: int = 1280, height: int = 2000) 
     return png.read_bytes()
 
 
-def png_facts(data: bytes) -> tuple[int, int, int]:
-    """(width, height, distinct filtered scanlines) of an 8-bit RGB(A) PNG, from its IHDR and IDAT chunks."""
+def png_pixels(data: bytes) -> tuple[int, int, int, list[bytes]]:
+    """(width, height, channels, rows of pixel bytes) of an 8-bit RGB(A) PNG, its scanlines unfiltered."""
     assert data[:8] == b"\x89PNG\r\n\x1a\n", "not a PNG file"
     pos, width, height, channels, idat = 8, 0, 0, 0, b""
     while pos < len(data):
@@ -54,7 +54,28 @@ def png_facts(data: bytes) -> tuple[int, int, int]:
         elif kind == b"IDAT":
             idat += body
         pos += 12 + length
-    raw = zlib.decompress(idat)
-    stride = 1 + width * channels
-    rows = {raw[i:i + stride] for i in range(0, len(raw), stride)}
-    return width, height, len(rows)
+    raw, stride, rows, prev = zlib.decompress(idat), width * channels, [], bytes(width * channels)
+    for y in range(height):
+        kind, line = raw[y * (stride + 1)], bytearray(raw[y * (stride + 1) + 1:(y + 1) * (stride + 1)])
+        for i in range(stride):
+            a = line[i - channels] if i >= channels else 0
+            b, c = prev[i], prev[i - channels] if i >= channels else 0
+            if kind == 1:
+                line[i] = (line[i] + a) & 255
+            elif kind == 2:
+                line[i] = (line[i] + b) & 255
+            elif kind == 3:
+                line[i] = (line[i] + (a + b) // 2) & 255
+            elif kind == 4:
+                p = a + b - c
+                pa, pb, pc = abs(p - a), abs(p - b), abs(p - c)
+                line[i] = (line[i] + (a if pa <= pb and pa <= pc else b if pb <= pc else c)) & 255
+        rows.append(bytes(line))
+        prev = bytes(line)
+    return width, height, channels, rows
+
+
+def png_facts(data: bytes) -> tuple[int, int, int]:
+    """(width, height, distinct scanlines) of an 8-bit RGB(A) PNG."""
+    width, height, _, rows = png_pixels(data)
+    return width, height, len(set(rows))

@@ -28,7 +28,7 @@ def test_list_shows_versions_and_aliases():
 def test_evaluate_prints_a_table_json_and_an_explanation():
     proc = run("--rules", str(DEMO_RULES), "evaluate", "demo/simple", str(DEMO_SNAPSHOT))
     assert proc.returncode == 0, proc.stderr
-    assert re.search(r"adjusted_equity +13,657,000 +USD", proc.stdout)
+    assert re.search(r"adjusted_equity +13,657,000.00 +USD", proc.stdout)
     assert "state: normal" in proc.stdout
     out = json.loads(run("--rules", str(DEMO_RULES), "evaluate", "demo/basic", str(DEMO_SNAPSHOT), "--json").stdout)
     assert out["values"]["account"]["margin_ratio"] == pytest.approx(13657000 / (160 + 200 * 100 / 8500 * 0.02 * 70000), rel=1e-12)

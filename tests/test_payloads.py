@@ -151,7 +151,7 @@ def test_evaluate_takes_payloads():
     assert "warning: not modelled: isolated spot-margin (MARGIN) positions" in proc.stdout  # quick margin withdrawn before the sample
     proc = run("evaluate", "okx/single_currency_margin@2022-11-16", *payloads)
     assert proc.returncode == 0, proc.stderr
-    assert re.search(r"BTC-USDT\s+.*6\.37045135", proc.stdout)  # quick margin's level at OKX's 3% (the sample says 9.404143929947395, at 2%)
+    assert re.search(r"BTC-USDT\s+.*637\.05%", proc.stdout)  # quick margin's level at OKX's 3% (the sample says 9.404143929947395, at 2%)
     assert run("evaluate", "okx/single_currency_margin").returncode == 2  # neither a snapshot nor payloads
 
 

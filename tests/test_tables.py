@@ -48,7 +48,15 @@ def dated(make_rules: Any) -> Path:
     write_table(root, "2025-03-01", 0.9)
     write_table(root, "2025-06-01", 0.8, tiers={"BTC": [{"lower": 0, "upper": None, "rate": 0.8}],
                                                 "*": [{"lower": 0, "upper": None, "rate": 0.5, "status": "illustrative"}]})
+    with_case(root, "'discounted[BTC]': 10", "{as_of: '2025-02-01', currencies: [{currency: BTC, balance: 10}]}")
     return root
+
+
+def with_case(root: Path, expect: str, snapshot: str) -> None:
+    """A worked example for t/m: `check` fails a rule set on which no case ran."""
+    (root / "t" / "m" / "t.cases.yaml").write_text(
+        f"schema: marginspec/cases/v1\nruleset: t/m\ncases:\n  one:\n    description: d\n    worked_by_hand: by hand\n"
+        f"    snapshot: {snapshot}\n    expect: {{{expect}}}\n")
 
 
 def snapshot(as_of: str, **extra: Any) -> dict[str, Any]:
@@ -277,6 +285,7 @@ def quoted(make_rules: Any, *citations: dict[str, Any]) -> Path:
     folder = root.parent / "exchanges" / "t" / "documents"
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "a.txt").write_text(DOC_TEXT)
+    with_case(root, "q: 6", "{as_of: '2025-03-01', currencies: [{currency: A, balance: 2, price: 3}]}")
     return root
 
 

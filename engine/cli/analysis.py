@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -34,8 +35,8 @@ def cmd_diff(args: argparse.Namespace) -> int:
         else:
             sides.append(cat.load(spec, common.date_option(args)))
     ids = {rs.id for rs in sides}
-    cases = [c for path, display, ex in case_files(cat) if f"{path.parent.parent.name}/{path.parent.name}" in ids
-             for c in load_cases(path, display, ex)]
+    cases = [c for path, display, ex in case_files(cat) for c in load_cases(path, display, ex)
+             if cat.resolve_id(*c.ruleset.split("/", 1)) in ids]
     d = semantic_diff(sides[0], sides[1], cases)
     if args.json:
         print(json.dumps(common.finite_json({"a": d.a, "b": d.b, "equivalent": d.equivalent, "changes": [vars(c) for c in d.changes],
@@ -47,31 +48,36 @@ def cmd_diff(args: argparse.Namespace) -> int:
 
 def cmd_solve(args: argparse.Namespace) -> int:
     from ..report.text import num
-    from ..tools.solve import sensitivity, solve
+    from ..tools.solve import default_target, sensitivity, solve
 
-    if not (args.target or args.sensitivity):  # before any file is read or rule set compiled
-        raise UsageError("give --target NAME=VALUE, --sensitivity, or both")
-    data = read_snapshot_file(Path(args.snapshot))
+    data = read_snapshot_file(common.snapshot_path(args.snapshot))
     at = common.date_option(args) or snapshot_date(data)
     rules = Rules(common.catalog(args).load(args.ruleset, at))
     out: dict[str, Any] = {}
-    if args.target:
-        name, _, value = args.target.partition("=")
-        try:
-            target_value = float(value)
-        except ValueError:
-            raise UsageError(f"--target {args.target!r}: expected NAME=NUMBER, e.g. margin_ratio=1") from None
+    status = common.EXIT_OK
+    if args.target or not args.sensitivity:
+        if args.target:
+            name, _, value = args.target.partition("=")
+            try:
+                target_value = float(value)
+            except ValueError:
+                raise UsageError(f"--target {args.target!r}: expected NAME=NUMBER, e.g. margin_ratio=1") from None
+            why = ""
+        else:
+            name, target_value, threshold = default_target(rules)
+            why = f" (no --target: where {threshold} triggers)"
         sol = solve(rules, data, name, target_value, args.vary)
         out["solve"] = vars(sol)
-        if not args.json:
-            if sol.root is None:
-                print(f"{sol.target} does not reach {num(sol.value)} for any value of {sol.vary} tried ({sol.note})")
-            else:
-                print(f"{sol.target} = {num(sol.value)} when {sol.vary} = {num(sol.root)}  (now {num(sol.base)}; {sol.method})")
-                if sol.closed_form:
-                    print(f"  exact: {sol.closed_form}")
-                if sol.note:
-                    print(f"  {sol.note}")
+        if sol.root is None:
+            status = common.EXIT_FAILED
+            print(f"marginspec: {sol.target} does not reach {num(sol.value)} for any value of {sol.vary} tried{why} ({sol.note})",
+                  file=sys.stderr)
+        elif not args.json:
+            print(f"{sol.target} = {num(sol.value)} when {sol.vary} = {num(sol.root)}  (now {num(sol.base)}; {sol.method}){why}")
+            if sol.closed_form:
+                print(f"  exact: {sol.closed_form}")
+            if sol.note:
+                print(f"  {sol.note}")
     if args.sensitivity:
         names = [args.target.partition("=")[0]] if args.target else [n for n, v in rules.kernel.plan.outputs.items()
                                                                       if v.shape.rows in (None, ACCOUNT) and v.kind == "number" and not v.shape.grid]
@@ -82,7 +88,7 @@ def cmd_solve(args: argparse.Namespace) -> int:
                 print(f"  d {n} / d {args.vary[0]} = {num(d)}")
     if args.json:
         print(json.dumps(common.finite_json(out), indent=2))
-    return common.EXIT_OK
+    return status
 
 
 def register(sub: argparse._SubParsersAction, parent: argparse.ArgumentParser) -> None:
@@ -96,7 +102,9 @@ def register(sub: argparse._SubParsersAction, parent: argparse.ArgumentParser) -
     s = sub.add_parser("solve", parents=[parent], help="the input value at which a quantity reaches a target (e.g. a liquidation price); sensitivities")
     s.add_argument("ruleset", metavar="RULESET")
     s.add_argument("snapshot", metavar="SNAPSHOT")
-    s.add_argument("--target", metavar="NAME=VALUE", help="e.g. margin_ratio=1; NAME may be name[row key]")
+    s.add_argument("--target", metavar="NAME=VALUE",
+                   help="e.g. margin_ratio=1; NAME may be name[row key]. Default: the level at which the most severe account "
+                   "threshold triggers (margin_ratio=1 where liquidation is margin_ratio <= 1), unless only --sensitivity is asked for")
     s.add_argument("--vary", metavar="INPUT", action="append", required=True,
                    help="input cell to vary, e.g. usd_price[BTC]; repeat to move several cells by the same factor (the answer is the first)")
     s.add_argument("--sensitivity", action="store_true", help="d(quantity)/d(input) at the snapshot's values, from the exact expressions")

@@ -8,6 +8,7 @@ import math
 from pathlib import Path
 from typing import Any
 
+from ..errors import UsageError
 from ..source.catalog import Catalog, parse_date
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INVALID, EXIT_INTERNAL = 0, 1, 2, 3, 4
@@ -31,6 +32,17 @@ def rule_folders(args: argparse.Namespace) -> list[Path]:
 
 def catalog(args: argparse.Namespace, extra: list[Path] | None = None) -> Catalog:
     return Catalog(rule_folders(args) + (extra or []))
+
+
+def snapshot_path(arg: str) -> Path:
+    """A SNAPSHOT argument: `-` (standard input) or a file that exists. A missing file is a usage error that
+    says so, not an invalid snapshot."""
+    path = Path(arg)
+    if arg != "-" and not path.exists():
+        raise UsageError(f"{arg}: no such file")
+    if arg != "-" and path.is_dir():
+        raise UsageError(f"{arg}: is a folder, not a snapshot file")
+    return path
 
 
 def today() -> dt.date:

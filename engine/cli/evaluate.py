@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from pathlib import Path
 
 from ..errors import UsageError
 from ..run.rules import Rules, snapshot_date
@@ -25,7 +24,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         _imported, rules, snap = from_payloads(args, args.ruleset.split("/")[0], payloads, ruleset=args.ruleset)
         rs, at, shown = rules.ruleset, common.date_option(args), f"imported from {len(payloads)} payload(s)"
     else:
-        data = read_snapshot_file(Path(args.snapshot))
+        data = read_snapshot_file(common.snapshot_path(args.snapshot))
         at = common.date_option(args) or snapshot_date(data)
         rs = common.catalog(args).load(args.ruleset, at)
         rules = Rules(rs)
@@ -49,7 +48,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
         print("\n".join(warning_lines(result) + render_explanation(explain_tree(rs, result, snap, args.explain))))
     else:
-        print(summary(rs, result, shown))
+        print(summary(rs, result, shown, snap))
     return common.EXIT_OK
 
 
@@ -61,7 +60,7 @@ def cmd_explain(args: argparse.Namespace) -> int:
 def register(sub: argparse._SubParsersAction, parent: argparse.ArgumentParser) -> None:
     s = sub.add_parser("evaluate", parents=[parent], help="evaluate a snapshot (JSON or YAML), or a venue's payloads (--payload)")
     s.add_argument("ruleset", metavar="RULESET")
-    s.add_argument("snapshot", metavar="SNAPSHOT", nargs="?", help="snapshot file (.json, .yaml)")
+    s.add_argument("snapshot", metavar="SNAPSHOT", nargs="?", help="snapshot file (.json, .yaml), or - for JSON on standard input")
     s.add_argument("--payload", metavar="FILE", action="append",
                    help="a venue REST response (JSON) instead of a snapshot; repeatable (see `marginspec import`)")
     s.add_argument("--as-of", metavar="TIME", help="with --payload: the snapshot's time when the payloads carry none")

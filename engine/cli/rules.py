@@ -23,31 +23,42 @@ def _tables(cat: Catalog, rid: str) -> list[dict[str, Any]]:
     return out
 
 
+def _versions(rows: list[tuple[str, str | None, str]], today: dt.date) -> list[dict[str, Any]]:
+    """Each version with the first day it is no longer in force (its own valid_to, else the next version's
+    valid_from; None while open-ended), its title, and whether it is in force today."""
+    out = []
+    for i, (start, end, title) in enumerate(rows):
+        until = end or (rows[i + 1][0] if i + 1 < len(rows) else None)
+        live = dt.date.fromisoformat(start) <= today and (until is None or today < dt.date.fromisoformat(until))
+        out.append({"valid_from": start, "valid_to": until, "title": title, "in_force_today": live})
+    return out
+
+
 def cmd_list(args: argparse.Namespace) -> int:
     cat = common.catalog(args)
     listing = cat.listing()
-    if args.json:
-        print(json.dumps([{"ruleset": rid, "versions": [{"valid_from": f, "valid_to": t} for f, t in rows], "tables": _tables(cat, rid)}
-                          for rid, rows in listing], indent=2))
-        return common.EXIT_OK
     today = common.today()
+    entries = []
     for rid, rows in listing:
         venue, mode = rid.split("/")
         v = cat.venues.get(venue)
-        title = v.modes.get(mode, {}).get("title", "") if v else ""
-        aliases = ", ".join(v.modes.get(mode, {}).get("aliases", [])) if v else ""
-        print(f"{rid}  {title}" + (f"  (also: {aliases})" if aliases else ""))
-        for i, (start, end) in enumerate(rows):
-            until = end or (rows[i + 1][0] if i + 1 < len(rows) else None)
-            live = dt.date.fromisoformat(start) <= today and (until is None or today < dt.date.fromisoformat(until))
-            print(f"  @{start}  valid {start} .. {until or 'open'}" + ("  <- in force today" if live else ""))
-        tables = _tables(cat, rid)
-        if tables:
+        spec = v.modes.get(mode, {}) if v else {}
+        entries.append({"ruleset": rid, "venue": v.name if v else venue, "title": spec.get("title", rows[-1][2]),
+                        "aliases": list(spec.get("aliases", [])), "versions": _versions(rows, today), "tables": _tables(cat, rid)})
+    if args.json:
+        print(json.dumps(entries, indent=2))
+        return common.EXIT_OK
+    for entry in entries:
+        aliases = ", ".join(entry["aliases"])
+        print(f"{entry['ruleset']}  {entry['title']}" + (f"  (also: {aliases})" if aliases else ""))
+        for ver in entry["versions"]:
+            print(f"  @{ver['valid_from']}  valid {ver['valid_from']} .. {ver['valid_to'] or 'open'}" + ("  <- in force today" if ver["in_force_today"] else ""))
+        if entry["tables"]:
             print("  tables (the version in force on the evaluation date is used):")
-        for t in tables:
+        for t in entry["tables"]:
             print(f"    {t['name']} = {t['table']}")
-            for v in t["versions"]:
-                print(f"      @{v['valid_from']}  .. {v['until'] or 'open':10}  {v['status']}")
+            for tv in t["versions"]:
+                print(f"      @{tv['valid_from']}  .. {tv['until'] or 'open':10}  {tv['status']}")
     return common.EXIT_OK
 
 
@@ -66,6 +77,10 @@ def cmd_show(args: argparse.Namespace) -> int:
 def cmd_schema(args: argparse.Namespace) -> int:
     from ..source.validation import schema
 
+    if args.write or args.annotate:
+        return _write_schemas(args)
+    if not args.kind:
+        raise UsageError("give a KIND (rule-file, table, cases, venue, payload-mapping, snapshot), or --write DIR")
     if args.kind == "snapshot":
         if not args.ruleset:
             raise UsageError("schema snapshot needs a RULESET, e.g. marginspec schema snapshot venue/mode")
@@ -80,6 +95,26 @@ def cmd_schema(args: argparse.Namespace) -> int:
         print(json.dumps(out, indent=2))
     else:
         print(json.dumps(schema(args.kind), indent=2))
+    return common.EXIT_OK
+
+
+def _write_schemas(args: argparse.Namespace) -> int:
+    """--write DIR: the schemas shipped with the package into DIR; --annotate FOLDER: the editor's link to them at
+    the top of every marginspec file below FOLDER."""
+    from pathlib import Path
+
+    from ..source.schema_links import annotate, write_schemas
+
+    if not args.write or args.kind:
+        raise UsageError("schema --write DIR [--annotate FOLDER ...] takes no KIND: it writes the schema of every file kind")
+    written = write_schemas(Path(args.write))
+    print(f"wrote {len(written)} schemas to {args.write}: {', '.join(p.name for p in written)}")
+    for folder in args.annotate or []:
+        changed = annotate(Path(folder), Path(args.write))
+        print(f"{folder}: linked {len(changed)} file(s) to them" + (f" ({', '.join(str(p) for p in changed[:5])}{', ...' if len(changed) > 5 else ''})" if changed else ""))
+    if not args.annotate:
+        print("link a file to its schema with a first line such as: # yaml-language-server: $schema=<path to>/rule-file.v2.json "
+              "(or run again with --annotate FOLDER)")
     return common.EXIT_OK
 
 
@@ -112,10 +147,17 @@ def register(sub: argparse._SubParsersAction, parent: argparse.ArgumentParser) -
     s.add_argument("--json", action="store_true")
     s.set_defaults(func=cmd_plan)
 
-    s = sub.add_parser("schema", parents=[parent], help="print a JSON Schema")
-    s.add_argument("kind", choices=["rule-file", "table", "cases", "venue", "payload-mapping", "snapshot"])
+    s = sub.add_parser("schema", parents=[parent], help="print a JSON Schema, or write them all for an editor (--write DIR)",
+                       description="Print the JSON Schema of a file kind, or of a rule set's snapshots. --write DIR writes the schema "
+                       "of every file kind into DIR; --annotate FOLDER (with --write) puts a first line '# yaml-language-server: "
+                       "$schema=...' into every marginspec file below FOLDER, so that editors with the YAML language server "
+                       "complete and check them as they are typed.")
+    s.add_argument("kind", nargs="?", choices=["rule-file", "table", "cases", "venue", "payload-mapping", "snapshot"])
     s.add_argument("ruleset", nargs="?", metavar="RULESET", help="for `schema snapshot`")
     s.add_argument("--at", metavar="DATE")
     s.add_argument("--payload-paths", action="store_true",
                    help="for `schema snapshot`: add where each field comes from in the venue's payloads (x-payload-path)")
+    s.add_argument("--write", metavar="DIR", help="write the schema of every file kind into DIR")
+    s.add_argument("--annotate", metavar="FOLDER", action="append",
+                   help="with --write: link every marginspec YAML file below FOLDER to the schemas in DIR (a first comment line); repeatable")
     s.set_defaults(func=cmd_schema)

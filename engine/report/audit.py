@@ -15,6 +15,7 @@ from typing import Any
 
 from ..errors import MarginspecError
 from ..run.rules import Rules, snapshot_date
+from ..run.snapshot import read_snapshot_file
 from ..source.catalog import Catalog
 from ..source.provenance import DocumentText, check_quote, describe
 from ..source.ruleset import RuleSet
@@ -45,6 +46,7 @@ class CaseLink:
     file: str
     ok: bool
     direct: bool  # the case checks this value itself, not only something computed from it
+    version: str | None = None  # the version the case ran on, when another one whose entry is the same (inherited unchanged)
 
 
 @dataclass
@@ -76,13 +78,17 @@ class Report:
     outcomes: list[tuple[Case, CaseOutcome]]  # the cases that ran on this version
     other_versions: int  # cases of this rule set that ran on other versions
     texts: dict[str, DocumentText] = field(default_factory=dict)  # stored document texts, by URL
+    rules: Rules | None = None
+    example: tuple[str, Any] | None = None  # the venue's example account of this mode, when this version evaluates it
 
     @property
     def failed(self) -> int:
         return sum(1 for _, o in self.outcomes if not o.ok)
 
     def uncovered(self) -> list[str]:
-        return [i.name for i in self.items if not i.cases]
+        """Quantities and thresholds no passing case exercises, here or on another version that has the same entry
+        (the file that defines it), as `marginspec check --coverage` counts them."""
+        return [i.name for i in self.items if not any(c.ok for c in i.cases)]
 
 
 def quotes(rs: RuleSet, entry: Any, section: str, name: str, texts: dict[str, DocumentText]) -> list[Quote]:
@@ -110,34 +116,42 @@ def _targets_version(catalog: Catalog, case: Case, rs: RuleSet) -> bool:
     return True
 
 
-def run_cases(catalog: Catalog, rs: RuleSet, rules: Rules) -> tuple[list[tuple[Case, CaseOutcome]], int]:
-    """The cases of the rule set that ran on this version (failed ones included), and how many ran on others."""
+def run_cases(catalog: Catalog, rs: RuleSet, rules: Rules) -> tuple[list[tuple[Case, CaseOutcome]], list[tuple[Case, CaseOutcome, Rules]]]:
+    """Every case of the rule set, run: those that ran on this version (failed ones included), and those that ran
+    on others, with the build they ran on (an entry inherited unchanged is exercised by them too)."""
     compiled = {rs.key: rules}
-    mine, others = [], 0
+    mine, others = [], []
     for path, display, exchanges in case_files(catalog):
         for case in load_cases(path, display, exchanges):
             if catalog.resolve_id(*case.ruleset.split("/", 1)) != rs.id:
                 continue
-            if not _targets_version(catalog, case, rs):
-                others += 1
-                continue
             outcome = run_case(catalog, case, compiled)
             if outcome.version in (rs.ref, None):
                 mine.append((case, outcome))
-            else:
-                others += 1
+            elif outcome.build in compiled:
+                others.append((case, outcome, compiled[outcome.build]))
     return mine, others
+
+
+def _section_of(rs: RuleSet, name: str) -> str:
+    return "quantities" if name in rs.quantities else "thresholds"
 
 
 def build_report(catalog: Catalog, rs: RuleSet) -> Report:
     rules = Rules(rs)
     deps = rules.kernel.plan.deps
-    outcomes, others = run_cases(catalog, rs, rules)
+    outcomes, elsewhere = run_cases(catalog, rs, rules)
     hits: dict[str, list[CaseLink]] = {}
     for case, o in outcomes:
         direct = {t.split("[", 1)[0] for t in o.checked}
         for name in sorted(exercised(rules, o)) if o.version == rs.ref else []:
             hits.setdefault(name, []).append(CaseLink(case.name, case.file, o.ok, name in direct))
+    for case, o, other in elsewhere:  # an entry defined by the same file is the same entry: its cases count here too
+        direct = {t.split("[", 1)[0] for t in o.checked}
+        for name in sorted(exercised(other, o)):
+            section = _section_of(other.ruleset, name)
+            if name in rs.section(section) and rs.origin(section, name).doc.file == other.ruleset.origin(section, name).doc.file:
+                hits.setdefault(name, []).append(CaseLink(case.name, case.file, o.ok, name in direct, o.version))
     versions = [e.valid_from for e in catalog.files.get(rs.id, [])]
     later = [v for v in versions if v > rs.version]
     until = rs.valid_to or (later[0] if later else None)
@@ -147,12 +161,30 @@ def build_report(catalog: Catalog, rs: RuleSet) -> Report:
             text = e.formula if section == "quantities" else e.when
             items.append(Item(section, name, render(text, name if section == "quantities" else None), str(rs.origin(section, name).loc()),
                               e.axis, getattr(e, "unit", None), e.description, getattr(e, "severity", None), quotes(rs, e, section, name, catalog.document_texts),
-                              e.assumption, e.ambiguity, deps.get(name, []), sorted(hits.get(name, []), key=lambda c: (not c.direct, c.name)),
+                              e.assumption, e.ambiguity, deps.get(name, []),
+                              sorted(hits.get(name, []), key=lambda c: (c.version is not None, not c.direct, c.version or "", c.name)),
                               len(" ".join(text.split())) + (len(name) if section == "quantities" else 0)))
     functions = [Item("functions", n, render(f.formula, n, f.params), str(rs.origin("functions", n).loc()), None, f.unit,
                       f.description, None, quotes(rs, f, "functions", n, catalog.document_texts), f.assumption, f.ambiguity,
                       width=len(n) + len(", ".join(f.params)) + len(" ".join(f.formula.split()))) for n, f in rs.functions.items()]
-    return Report(rs, until, items, functions, outcomes, others, catalog.document_texts)
+    return Report(rs, until, items, functions, outcomes, len(elsewhere), catalog.document_texts, rules, example_account(catalog, rs))
+
+
+def example_account(catalog: Catalog, rs: RuleSet) -> tuple[str, Any] | None:
+    """The venue's example snapshot of this mode (exchanges/<venue>/examples/<mode>.json), with the path shown,
+    when its date chooses this version; else None."""
+    for root in catalog.files[rs.id][0].exchanges:
+        path = root / rs.venue / "examples" / f"{rs.mode}.json"
+        if not path.is_file():
+            continue
+        try:
+            data = read_snapshot_file(path)
+            if catalog.entry(rs.id, snapshot_date(data)).valid_from != rs.version:
+                return None
+        except MarginspecError:
+            return None
+        return str(path.relative_to(root.parent)), data
+    return None
 
 
 def kind_of(rs: RuleSet, name: str) -> str | None:
@@ -205,8 +237,9 @@ def _md_item(r: Report, it: Item) -> list[str]:
     if it.reads:
         out += ["Reads: " + ", ".join(f"[{n}](#{n})" if kind_of(r.rs, n) in ("quantities", "thresholds", "functions") else f"`{n}`" for n in it.reads), ""]
     if it.section != "functions":
-        cases = ", ".join(f"{'✓ pass' if c.ok else '✗ FAIL'} `{c.name}`" + ("" if c.direct else " (via a dependent)") for c in it.cases)
-        out += ["Cases: " + (cases or "none exercises it on this version"), ""]
+        cases = ", ".join(f"{'✓ pass' if c.ok else '✗ FAIL'} `{c.name}`" + ("" if c.direct else " (via a dependent)")
+                          + (f" (on {c.version}, same entry)" if c.version else "") for c in it.cases)
+        out += ["Cases: " + (cases or "none exercises it, on this version or another with the same entry"), ""]
     return out
 
 

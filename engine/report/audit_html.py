@@ -14,6 +14,8 @@ from .text import num
 from .typeset import Rendered
 
 CSS = """
+figure.fig{margin:0 0 16px;background:var(--card);border:1px solid var(--line);border-radius:8px;padding:10px 12px}
+figure.fig svg{display:block;max-width:100%;height:auto}figure.fig figcaption{color:var(--muted);font-size:.82rem;margin-top:4px}
 :root{--ink:#1d2330;--muted:#5b6475;--line:#dfe3ea;--bg:#f4f6f9;--card:#fff;--accent:#2f5bd3;--pass:#1f8a4c;--fail:#c62f2f;
 --asm:#2f6fb3;--asm-bg:#eef5fc;--amb:#b4690e;--amb-bg:#fdf5e8;--quote:#f7f7f4}
 *{box-sizing:border-box}
@@ -169,10 +171,12 @@ def card(r: Report, it: Item, case_ids: dict[tuple[str, str], str]) -> str:
                + (f'<p class="reads"><span>reads</span> {reads}</p>' if reads else "") + "</div>")
     cases = ""
     if it.section != "functions":
-        badges = "".join(f'<a class="case {"pass" if c.ok else "fail"}{"" if c.direct else " via"}" href="#{case_ids.get((c.file, c.name), "")}" '
-                         f'title="{"checks this value" if c.direct else "checks a value computed from this one"}">'
-                         f'{"✓" if c.ok else "✗"} {e(c.name)}</a>' for c in it.cases)
-        cases = f'<footer class="cases"><span>cases</span> {badges or "<em>no case exercises this on this version</em>"}</footer>'
+        badges = "".join((f'<a class="case {"pass" if c.ok else "fail"}{"" if c.direct else " via"}" href="#{case_ids.get((c.file, c.name), "")}" '
+                          f'title="{"checks this value" if c.direct else "checks a value computed from this one"}">'
+                          f'{"✓" if c.ok else "✗"} {e(c.name)}</a>') if c.version is None else
+                         (f'<span class="case {"pass" if c.ok else "fail"} via" title="ran on {e(c.version)}, which has this entry from the same file">'
+                          f'{"✓" if c.ok else "✗"} {e(c.name)} <small>@{e(c.version.split("@")[-1])}</small></span>') for c in it.cases)
+        cases = f'<footer class="cases"><span>cases</span> {badges or "<em>no case exercises this, on this version or another with the same entry</em>"}</footer>'
     return (f'<article class="card {SECTION_CLASS[it.section]}" id="e-{e(it.name)}">{head}{desc}'
             f'<div class="pair{" wide" if it.width > WIDE else ""}">{formula}<div class="sources"><h4>Documentation</h4>{sources}</div></div>{callouts(it)}{cases}</article>')
 
@@ -187,7 +191,7 @@ def toc(r: Report) -> str:
             marks += f'<i class="dot c-{state}" title="cases: {state}"></i>'
         return f'<li><a href="#e-{e(it.name)}">{e(it.name)}</a>{marks}</li>'
 
-    parts = ['<li><a href="#overview">Overview</a></li><li><a href="#documents">Documents</a></li>']
+    parts = ['<li><a href="#overview">Overview</a></li><li><a href="#pictures">Pictures</a></li><li><a href="#documents">Documents</a></li>']
     for section, title in (("quantities", "Quantities"), ("thresholds", "Thresholds")):
         items = [it for it in r.items if it.section == section]
         axes = dict.fromkeys(it.axis for it in items)
@@ -216,7 +220,7 @@ def overview(r: Report) -> str:
                                        f" <small>({r.other_versions} more cases of this rule set run on other versions)</small>"),
              ("Tables (in force on the audit date)", "; ".join(f"<code>{e(n)}</code> = {e(t.where)}, {e(t.status_text())}" for n, t in rs.tables.items()) or "none"),
              ("Not modelled", ", ".join(f'<a href="#not_modelled">{e(n)}</a>' for n in rs.not_modelled) or "nothing listed"),
-             ("Not exercised by a case", ", ".join(name_link(rs, n) for n in r.uncovered()) or "none"),
+             ("Not exercised by a passing case", ", ".join(name_link(rs, n) for n in r.uncovered()) or "none (counted as marginspec check --coverage counts: a case on another version with the same entry counts)"),
              ("Recorded", f'<i class="dot asm"></i>{n_asm} assumptions, <i class="dot amb"></i>{n_amb} ambiguities'),
              ("Engine", f"marginspec {e(__version__)}; rule-set content sha256 <code>{e(rs.content_sha256[:16])}…</code>")]
     dl = "".join(f"<dt>{k}</dt><dd>{v}</dd>" for k, v in facts)
@@ -249,7 +253,19 @@ def parameters(rs: Any, texts: dict[str, Any]) -> str:
             f'<th>description and source</th></tr></thead><tbody>{rows}</tbody></table></section>')
 
 
-def tier_table(rs: Any, n: str, t: Any, texts: dict[str, Any]) -> str:
+def figure(picture: Any) -> str:
+    """A picture as inline SVG with its caption (the SVG is matplotlib's, text escaped; see plots.Picture.inline)."""
+    return f'<figure class="fig">{picture.inline()}<figcaption>{e(picture.caption)}</figcaption></figure>'
+
+
+def pictures_section(pics: Any) -> str:
+    notes = "".join(f'<p class="sub">{e(n)}</p>' for n in pics.notes)
+    body = "".join(figure(p) for p in pics.account)
+    return (f'<section id="pictures"><h2>Pictures</h2><p class="sub">Drawn from the venue\'s example account with this version; '
+            f'each tier table\'s step chart is with the table.</p>{notes}{body}</section>')
+
+
+def tier_table(rs: Any, n: str, t: Any, texts: dict[str, Any], chart: str = "") -> str:
     cols = list(t.columns)
     head = "".join(f'<th title="{e(t.columns[c].description)}">{e(c)}<small>{e(t.columns[c].unit)}</small></th>' for c in cols)
     body, count = [], 0
@@ -271,7 +287,8 @@ def tier_table(rs: Any, n: str, t: Any, texts: dict[str, Any]) -> str:
             f'{f"; keyed by {e(t.keyed_by)}" if t.keyed_by else ""}</p>'
             f'<div class="pair"><div><dl class="cols">{cols_dl}</dl>'
             f'<table class="grid tiers"><thead><tr><th>key</th><th>lower</th><th>upper</th>{head}<th>status</th></tr></thead><tbody>{"".join(body)}</tbody></table></div>'
-            f'<div class="sources"><h4>Documentation</h4>{srcs or "<p class=none>No quoted source; see the assumption.</p>"}{callouts(t)}</div></div></details>')
+            f'<div class="sources"><h4>Documentation</h4>{srcs or "<p class=none>No quoted source; see the assumption.</p>"}{callouts(t)}</div></div>'
+            f'{chart}</details>')
 
 
 def inputs(rs: Any) -> str:
@@ -321,13 +338,17 @@ def not_modelled(rs: Any) -> str:
 def html_report(r: Report) -> str:
     rs = r.rs
     case_ids = {(c.file, c.name): f"case-{i}" for i, (c, _) in enumerate(r.outcomes)}
-    body = [overview(r)]
+    from .plots import audit_pictures
+
+    pics = audit_pictures(r.rules, r.example) if r.rules is not None else None
+    body = [overview(r)] + ([pictures_section(pics)] if pics is not None else [])
     for section, title, blurb in (("quantities", "Quantities", "Each formula typeset beside the documentation text it encodes."),
                                   ("thresholds", "Thresholds", "A row is in the state of its most severe triggered threshold, else normal.")):
         cards = "".join(card(r, it, case_ids) for it in r.items if it.section == section)
         body.append(f'<section id="{section}"><h2>{title}</h2><p class="sub">{blurb}</p>{cards}</section>')
     body.append(parameters(rs, r.texts))
-    body.append(f'<section id="tables"><h2>Tables</h2>{"".join(tier_table(rs, n, t, r.texts) for n, t in rs.tables.items())}</section>')
+    charts = {n: figure(p) for n, p in pics.tables.items()} if pics is not None else {}
+    body.append(f'<section id="tables"><h2>Tables</h2>{"".join(tier_table(rs, n, t, r.texts, charts.get(n, "")) for n, t in rs.tables.items())}</section>')
     body.append(f'<section id="functions"><h2>Functions</h2>{"".join(card(r, it, case_ids) for it in r.functions) or "<p>none</p>"}</section>')
     body.append(inputs(rs))
     body.append(not_modelled(rs))
@@ -335,6 +356,6 @@ def html_report(r: Report) -> str:
     notes = "".join(f"<li>{e(x)}</li>" for x in rs.notes)
     body.append(f'<section id="notes"><h2>Notes</h2>{f"<ol>{notes}</ol>" if notes else "<p>none</p>"}</section>')
     body.append(f'<footer class="end">Generated by marginspec {e(__version__)} from {len(rs.files)} files. '
-                'One self-contained file: no scripts, fonts, images or network.</footer>')
+                'One self-contained file: no scripts, fonts, images or network (pictures are inline SVG).</footer>')
     return (f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">'
             f'<title>Audit: {e(rs.ref)}</title><style>{CSS}</style></head><body>{toc(r)}<main>{"".join(body)}</main></body></html>\n')

@@ -10,8 +10,9 @@ from typing import Any
 
 from ..tools.reconcile import AGREE, DIFFER, INPUT, NO_ROW, Line, Reconciliation
 from ..version import __version__
+from .amounts import table
 from .audit_html import CSS, e
-from .text import num, render_explanation, text_table
+from .text import num, render_explanation
 
 EXPLAIN_DEPTH = 2
 VERDICT_TEXT = {AGREE: "agree", DIFFER: "DIFFER", NO_ROW: "NO ROW", INPUT: "input"}
@@ -63,7 +64,7 @@ def render_text(rec: Reconciliation) -> str:
                  _pct(line.rel_diff), _tol(line.tolerance), VERDICT_TEXT[line.verdict]] for line in lines]
         if axis == "account":
             head, body = head[1:], [r[1:] for r in body]
-        out += [f"{axis} ({len(lines)} reported value{'s' if len(lines) != 1 else ''})"] + text_table(head, body) + [""]
+        out += [f"{axis} ({len(lines)} reported value{'s' if len(lines) != 1 else ''})"] + table(head, body) + [""]
     out.append(summary_line(rec))
     bad = [line for line in rec.lines if line.verdict in (DIFFER, NO_ROW)]
     if bad:

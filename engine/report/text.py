@@ -17,8 +17,10 @@ from typing import TYPE_CHECKING, Any
 from ..ir.plan import ACCOUNT
 from ..run.result import Result
 from ..source.ruleset import RuleSet
+from .amounts import COIN_SYMBOLS, amount, coin_symbol, row_coin_field, table, unit_label, usd_prices
 
 if TYPE_CHECKING:  # diff imports sympy, which the evaluation summary must not load
+    from ..run.snapshot import Snapshot
     from ..tools.diff import Diff
 
 
@@ -46,23 +48,20 @@ def num(v: Any) -> str:
     return str(v)
 
 
-def text_table(header: list[str], rows: list[list[str]]) -> list[str]:
-    widths = [max(len(r[i]) for r in [header] + rows) for i in range(len(header))]
-    fmt = lambda r: "  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths)))
-    return [fmt(header), fmt(["-" * w for w in widths])] + [fmt(r) for r in rows]
-
-
-def summary(rs: RuleSet, result: Result, source: str) -> str:
-    """The readable table of `marginspec evaluate`: key values per axis and the states."""
+def summary(rs: RuleSet, result: Result, source: str, snap: Snapshot | None = None) -> str:
+    """The readable table of `marginspec evaluate`: key values per axis and the states. Amounts are rounded for
+    reading (report/amounts.py), ratios shown as percent; rows whose amounts are in their settlement coin are
+    grouped by it, so that every column has one unit; wide tables are folded to the terminal's width."""
     shown = [n for n, q in rs.quantities.items() if q.show] or [n for n, q in rs.quantities.items() if q.axis == ACCOUNT]
+    prices = usd_prices(rs, snap.keys, snap.rows) if snap is not None else {}
     r = result.receipt
     out = [f"{result.ruleset}  {result.title}", f"snapshot {source}, as of {r.as_of}; rules in force on {r.evaluation_date}"]
     out += ["tables: " + ", ".join(f"{t.table}@{t.valid_from} ({t.status.split(':')[0]})" for t in r.tables)] if r.tables else []
     out += warning_lines(result) + [""]
     account = [n for n in shown if rs.quantities[n].axis == ACCOUNT]
     if account:
-        rows = [[n, num(result.value(n)), rs.quantities[n].unit] for n in account]
-        out += text_table(["account", "value", "unit"], rows)
+        rows = [[n, amount(result.value(n), rs.quantities[n].unit, None, prices), unit_label(rs.quantities[n].unit)] for n in account]
+        out += table(["account", "value", "unit"], rows)
     if ACCOUNT in result.states:
         st = result.states[ACCOUNT]
         out.append(f"state: {st['state']}" + (f" (triggered: {', '.join(st['triggered'])})" if st["triggered"] else ""))
@@ -70,14 +69,48 @@ def summary(rs: RuleSet, result: Result, source: str) -> str:
     for axis in axes:
         names = [n for n in shown if rs.quantities[n].axis == axis]
         keys = list(result.values.get(axis, {}))
-        states = result.states.get(axis, {})
-        head = [axis] + [f"{n} [{rs.quantities[n].unit}]" for n in names] + (["state"] if states else [])
-        body = [[k] + [num(result.value(n, k)) for n in names] + ([states[k]["state"]] if states else []) for k in keys]
-        out += ["", *(text_table(head, body) if body else [f"{axis}: no rows"])]
+        if not keys:
+            out += ["", f"{axis}: no rows"]
+            continue
+        for coin, group in _by_coin(rs, axis, names, keys, snap):
+            out += ["", *row_table(rs, result, axis, names, group, coin, prices)]
     for n in shown:
         if " x " in rs.quantities[n].axis:
-            out += ["", *grid_table(result, n, rs.quantities[n].unit)]
+            out += ["", *grid_table(result, n, rs.quantities[n].unit, rs, prices)]
     return printable("\n".join(out))
+
+
+def _by_coin(rs: RuleSet, axis: str, names: list[str], keys: list[str], snap: Snapshot | None) -> list[tuple[str | None, list[str]]]:
+    """The rows of `axis` grouped by the coin their amounts are in (the settlement coin of a position), when a
+    shown column is an amount of such a row-dependent coin and a reference says which; else one group."""
+    symbols = dict.fromkeys(coin_symbol(rs.quantities[n].unit) for n in names)
+    field = next((f for sym in symbols if sym and sym != "coin" and (f := row_coin_field(rs, axis, sym))), None)
+    if field is None or snap is None or axis not in snap.rows:
+        return [(None, keys)]
+    groups: dict[str | None, list[str]] = {}
+    for key, row in zip(snap.keys[axis], snap.rows[axis]):
+        groups.setdefault(str(row.get(field)), []).append(key)
+    return list(groups.items())
+
+
+def row_table(rs: RuleSet, result: Result, axis: str, names: list[str], keys: list[str], coin: str | None,
+              prices: dict[str, float]) -> list[str]:
+    """One table of shown values on a row axis; `coin` is the coin a row-dependent unit (settle, ...) stands for."""
+    states = result.states.get(axis, {})
+
+    def unit_of(n: str) -> str:
+        unit = rs.quantities[n].unit
+        return re.sub(rf"\b({'|'.join(COIN_SYMBOLS[1:])})\b", coin, unit) if coin else unit
+
+    def cell(n: str, key: str) -> str:
+        unit = rs.quantities[n].unit
+        row_coin = key if unit == "coin" else coin
+        return amount(result.value(n, key), unit, row_coin, prices)
+
+    title = f"{axis} (amounts in {coin})" if coin else axis
+    head = [title] + [f"{n} [{unit_label(unit_of(n))}]" for n in names] + (["state"] if states else [])
+    body = [[k] + [cell(n, k) for n in names] + ([states[k]["state"]] if states else []) for k in keys]
+    return table(head, body)
 
 
 def warning_lines(result: Result) -> list[str]:
@@ -86,17 +119,19 @@ def warning_lines(result: Result) -> list[str]:
             + f" ({w.name})" for w in result.warnings]
 
 
-def grid_table(result: Result, name: str, unit: str | None) -> list[str]:
+def grid_table(result: Result, name: str, unit: str | None, rs: RuleSet | None = None, prices: dict[str, float] | None = None) -> list[str]:
     """A quantity on rows x grid as a table: one line per grid point (its columns), one column per row."""
     rows_axis, grid = result.trace[name].axis.split(" x ")
     columns = result.grids.get(grid, {})
     values = result.value(name)
     keys = list(values) if isinstance(values, dict) else []
     size = len(next(iter(columns.values()))) if columns else 0
-    head = list(columns) + [f"{k}" for k in keys]
-    body = [[num(columns[c][i]) for c in columns] + [num(values[k][i]) for k in keys] for i in range(size)]
-    title = f"{name} [{unit}] on {rows_axis} x {grid}"
-    return [title, *(text_table(head, body) if keys else [f"{rows_axis}: no rows"])]
+    column_units = {c: rs.parameters[p].unit for c, p in (rs.axes[grid].grid or {}).items()} if rs is not None else {}
+    head = [f"{c} [{unit_label(column_units[c])}]" if c in column_units else c for c in columns] + [f"{k}" for k in keys]
+    body = [[amount(columns[c][i], column_units.get(c)) for c in columns] + [amount(values[k][i], unit, k, prices) for k in keys]
+            for i in range(size)]
+    title = f"{name} [{unit_label(unit)}] on {rows_axis} x {grid}"
+    return [title, *(table(head, body) if keys else [f"{rows_axis}: no rows"])]
 
 
 def show(rs: RuleSet) -> str:
@@ -190,10 +225,13 @@ def render_diff(d: Diff) -> str:
         lines.append("no changes in inputs, parameters, tables or formulas")
     for c in d.changes:
         verdict_text = f"  [{c.verdict}]" if c.verdict else ""
-        lines.append(f"{c.kind:8} {c.section}.{c.name}{verdict_text}" + (f"\n           {c.detail}" if c.detail else ""))
+        lines.append(f"{c.kind:8} {c.section}.{c.name}{verdict_text}" + (f"\n           {c.detail}" if c.detail else "")
+                     + (f"\n           differ {c.sample}" if c.sample else "")
+                     + ("\n           (no point found where they differ, and simplification could not prove them equal)"
+                        if c.verdict == "undecided" else ""))
     moved = [i for i in d.impacts if i.moved]
     lines += ["", f"cases: {len(d.impacts)} checked values, {len(moved)} move"]
     lines += [f"  {i.case}: {i.target}  {num(i.before)} -> {num(i.after)}" for i in moved]
-    lines += [f"  could not evaluate: {e}" for e in d.case_errors]
+    lines += [f"  could not evaluate: {e}".replace("\n", "\n    ") for e in d.case_errors]
     lines += ["", "equivalent" if d.equivalent else "different"]
     return printable("\n".join(lines))

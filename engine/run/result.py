@@ -6,6 +6,8 @@ output is their serialisation (infinite values are written "Infinity")."""
 from __future__ import annotations
 
 import datetime as dt
+import math
+from functools import cached_property
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict
@@ -116,6 +118,86 @@ class Result(_Model):
 
     def to_json(self, indent: int | None = 2) -> str:
         return self.model_dump_json(indent=indent)
+
+    def __repr__(self) -> str:
+        """One line: what was evaluated, the state, and the account values (the full result is `to_json()`)."""
+        account = self.values.get(ACCOUNT, {})
+        shown = ", ".join(f"{k}={_short(v)}" for k, v in list(account.items())[:6]) + (", ..." if len(account) > 6 else "")
+        rows = {axis: len(v) for axis, v in self.values.items() if axis != ACCOUNT}
+        counts = ", ".join(f"{n} {axis}" for axis, n in rows.items())
+        warned = f"; {len(self.warnings)} warning(s)" if self.warnings else ""
+        return (f"<Result {self.ruleset} as of {self.receipt.as_of[:10]}: state {self.state()}; {shown}"
+                + (f"; rows: {counts}" if counts else "") + f"{warned}>")
+
+    __str__ = __repr__
+
+    def to_pandas(self) -> dict[str, Any]:
+        """The values as pandas DataFrames, one per axis: `account` has one row; a row axis is indexed by its
+        row keys with one column per quantity (and `state` when it has thresholds); a quantity on rows x grid
+        is its own frame, indexed by row key and grid point, with the grid's columns beside the values.
+        Needs pandas (`pip install pandas`), which marginspec does not otherwise use."""
+        try:
+            import pandas as pd
+        except ImportError:
+            raise ImportError("Result.to_pandas() needs pandas: pip install pandas") from None
+        frames: dict[str, Any] = {}
+        for axis, table in self.values.items():
+            if axis == ACCOUNT:
+                frame = pd.DataFrame([table], index=pd.Index([ACCOUNT], name=ACCOUNT))
+                frame["state"] = self.state()
+            else:
+                frame = pd.DataFrame.from_dict(table, orient="index")
+                frame.index.name = axis
+                if axis in self.states:
+                    frame["state"] = [self.states[axis][k]["state"] for k in frame.index]
+            frames[axis] = frame
+        for name, entry in self.trace.items():
+            if " x " not in entry.axis or entry.kind != "quantity":
+                continue
+            rows_axis, grid = entry.axis.split(" x ")
+            columns = self.grids.get(grid, {})
+            records = [{rows_axis: key, grid: i, **{c: columns[c][i] for c in columns}, name: v}
+                       for key, series in entry.value.items() for i, v in enumerate(series)]
+            frames[name] = pd.DataFrame.from_records(records, index=[rows_axis, grid]) if records else pd.DataFrame()
+        return frames
+
+
+class Values:
+    """The fast path's answer (`Rules.values`): values and states without trace or receipt. `values` and
+    `states` put row values under their row keys; `evaluation` holds the kernel's own lists (row order as in
+    the snapshot), which a program that wants speed may read directly."""
+
+    def __init__(self, plan: Plan, keys: dict[str, list[str]], evaluation: Evaluation):
+        self.plan = plan
+        self.keys = keys
+        self.evaluation = evaluation
+
+    @cached_property
+    def values(self) -> dict[str, Any]:
+        """{name: value} for account values, {name: {row key: value}} for row values (grid values: a list per row)."""
+        return {name: _value_of(self.plan, name, self.evaluation.values, self.keys) for name in self.plan.outputs}
+
+    @cached_property
+    def states(self) -> dict[str, Any]:
+        """{"account": state, axis: {row key: state}}."""
+        return {axis: per_row[0] if axis == ACCOUNT else dict(zip(self.keys.get(axis, []), per_row))
+                for axis, per_row in self.evaluation.states.items()}
+
+    def value(self, name: str, key: str | None = None) -> Any:
+        """One value: `value("margin_ratio")`, `value("equity", "BTC")`."""
+        v = self.values[name]
+        return v if key is None else v[key]
+
+    def state(self, axis: str = ACCOUNT, key: str | None = None) -> str:
+        node = self.states[axis]
+        return node if key is None else node[key]
+
+    def __repr__(self) -> str:
+        return f"<Values of {len(self.plan.outputs)} quantities and thresholds: state {self.state()} ({self.evaluation.backend} kernel)>"
+
+
+def _short(v: Any) -> str:
+    return format(v, ".6g") if isinstance(v, float) and math.isfinite(v) else str(v)
 
 
 def citations(rs: RuleSet, entry: Any, documents: dict[str, Any] | None = None) -> list[Citation]:

@@ -13,9 +13,9 @@ from ..errors import SnapshotError, UsageError, argument
 from ..source.catalog import date_argument
 from ..source.ruleset import RuleSet
 from .batch import BLOCK_ACCOUNTS, Batch
-from .evaluate import Evaluation, evaluate_batch, evaluate_snapshot
+from .evaluate import evaluate_batch, evaluate_snapshot
 from .kernel import Kernel, load_kernel
-from .result import Result, build_result
+from .result import Result, Values, build_result
 from .snapshot import Snapshot, SnapshotFormat, parse_as_of
 
 
@@ -63,9 +63,17 @@ class Rules:
         snap.ignored = ignored
         return snap
 
-    def values(self, data: Any) -> Evaluation:
-        """Values and states only (no trace): the fast path for programs."""
-        return evaluate_snapshot(self.kernel, self.snapshot(data))
+    def values(self, data: Any) -> Values:
+        """Values and states only (no trace): the fast path for programs. `.values` and `.states` are keyed by row
+        key (built when first read); `.evaluation.values` has the kernel's lists in snapshot row order."""
+        snap = self.snapshot(data)
+        return Values(self.kernel.plan, snap.keys, evaluate_snapshot(self.kernel, snap))
+
+    def __repr__(self) -> str:
+        rs = self.ruleset
+        tables = ", ".join(f"{v.table}@{v.valid_from}" for v in rs.table_versions.values())
+        return (f"<Rules {rs.ref}: {rs.title}; {len(rs.quantities)} quantities, {len(rs.thresholds)} thresholds"
+                + (f"; tables {tables}" if tables else "") + ">")
 
     def evaluate(self, data: Any, at: dt.date | str | None = None, source: str | None = None) -> Result:
         """Evaluate one snapshot; `at` (default: the snapshot's as_of date) is recorded in the receipt."""

@@ -15,6 +15,7 @@ from typing import Any
 
 from ..errors import RuleFileError, UsageError, argument
 from . import model
+from .analysis import check_analysis, merged_analysis
 from .provenance import DocumentText, scan_texts
 from .ruleset import FileRecord, Origin, RuleSet, build_entry, check_citations
 from .validation import checked_document
@@ -123,7 +124,8 @@ class Catalog:
         self._scan()
         self._scan_tables()
 
-    def _exchange_roots(self, root: Path) -> tuple[Path, ...]:
+    def exchanges_beside(self, root: Path) -> tuple[Path, ...]:
+        """The exchanges/ folders a rules folder's files read (snapshot files, tables): its own sibling, then the bundled one."""
         own = root.parent / "exchanges"
         bundled = bundled_dir("exchanges")
         return tuple(dict.fromkeys(p for p in (own, bundled) if p.is_dir()))
@@ -140,10 +142,10 @@ class Catalog:
                 if key in found:  # a later folder (user rules) shadows an earlier one (bundled)
                     self.shadowed.append((found[key].display, str(path)))
                 display = str(path.relative_to(root.parent)) if root.parent in path.parents else str(path)
-                found[key] = RuleFileEntry(rid, m.group(1), path, display, self._exchange_roots(root))
+                found[key] = RuleFileEntry(rid, m.group(1), path, display, self.exchanges_beside(root))
         for (rid, _), entry in sorted(found.items()):
             self.files.setdefault(rid, []).append(entry)
-        for exchanges in dict.fromkeys(r for root in reversed(self.roots) for r in self._exchange_roots(root)):
+        for exchanges in dict.fromkeys(r for root in reversed(self.roots) for r in self.exchanges_beside(root)):
             for path in sorted(exchanges.glob("*/venue.yaml")):
                 self._read_venue(path)
 
@@ -286,7 +288,11 @@ class Catalog:
             if len(chain) + 1 >= MAX_EXTENDS:
                 raise RuleFileError(f"extends chain longer than {MAX_EXTENDS} rule files (from {chain[0] if chain else here})",
                                     doc.where(("extends",)))
-            parent = self.load_file(self.entry(data["extends"], None), chain + (here,), tables_at)
+            try:
+                target = self.entry(data["extends"], None)
+            except UsageError as exc:  # a rule file's mistake, not the command line's: say where it is
+                raise RuleFileError(f"extends: {exc}", doc.where(("extends",))) from None
+            parent = self.load_file(target, chain + (here,), tables_at)
         rs = RuleSet(
             id=e.id,
             version=e.valid_from,
@@ -321,6 +327,7 @@ class Catalog:
                 raise RuleFileError(f"remove: {name!r} is not inherited from {data.get('extends', 'a parent rule set')}", doc.where(("remove", i)))
             for s in hits:
                 del rs.section(s)[name]
+        rs.analysis = merged_analysis(rs, parent, data.get("analysis"), doc)
         if not rs.documents:
             raise RuleFileError("a rule set needs `documents`: the sources its entries cite", doc.where(()))
         taken = {a.collection for a in rs.axes.values() if a.collection} | {"as_of", "account", "meta"}
@@ -329,6 +336,7 @@ class Catalog:
                 raise RuleFileError(f"not_modelled.{name}: collection {nm.collection!r} is a part of the snapshot this rule set reads, "
                                     "so it cannot be ignored", rs.origin("not_modelled", name).loc("collection"))
         check_citations(rs)
+        check_analysis(rs)
         return rs
 
     def _load_table(self, rs: RuleSet, name: str, tid: str, origin: Origin, at: dt.date) -> None:
@@ -361,14 +369,15 @@ class Catalog:
                         days.add(day)
         return [dt.date.fromisoformat(d) for d in sorted(days)]
 
-    def listing(self) -> list[tuple[str, list[tuple[str, str | None]]]]:
-        """(rule set id, [(valid_from, valid_to), ...]) for every rule set, without loading formulas."""
+    def listing(self) -> list[tuple[str, list[tuple[str, str | None, str]]]]:
+        """(rule set id, [(valid_from, valid_to, title), ...]) for every rule set, without loading formulas;
+        valid_to is the file's own (None when it names none)."""
         out = []
         for rid, versions in sorted(self.files.items()):
             rows = []
             for e in versions:
                 doc = checked_document(e.path, e.display, "rule-file")
-                rows.append((e.valid_from, doc.data.get("valid_to")))
+                rows.append((e.valid_from, doc.data.get("valid_to"), doc.data["title"]))
             out.append((rid, rows))
         return out
 

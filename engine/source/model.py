@@ -220,3 +220,39 @@ class NotModelled(Provenance):
 
 SECTIONS = ("axes", "inputs", "parameters", "tables", "functions", "quantities", "thresholds", "not_modelled")
 """The named-entry sections of a rule file, in the order they are resolved."""
+
+
+class CoinField(_Strict):
+    """A field of the row (an input or the row's key) whose text names the coin, or contains it between
+    `after` and `before`."""
+
+    field: str
+    after: str | None = None
+    before: str | None = None
+
+
+class PriceInput(_Strict):
+    """An input that is a price of a coin: which coin (the row's key, or read from a field of the row), the
+    coin it is quoted in when not USD, and on which rows it moves (`when`: input values)."""
+
+    coin: Literal["row_key"] | CoinField
+    quote: Literal["row_key"] | CoinField | None = None
+    when: dict[str, tuple[str | bool, ...]] = {}
+    note: str | None = None
+
+
+class Scenarios(_Strict):
+    """The stress grid as a heatmap: a quantity on `rows x grid` and the labels of its two directions."""
+
+    quantity: str
+    x: str
+    y: str
+    description: str | None = None
+
+
+class Analysis(_Strict):
+    """What whatif and plot need that formulas do not say (the rule file's `analysis` section)."""
+
+    prices: dict[str, PriceInput] = {}
+    held: dict[str, str] = {}
+    scenarios: Scenarios | None = None

@@ -53,6 +53,7 @@ class RuleSet:
     quantities: dict[str, model.Quantity] = field(default_factory=dict)
     thresholds: dict[str, model.Threshold] = field(default_factory=dict)
     not_modelled: dict[str, model.NotModelled] = field(default_factory=dict)
+    analysis: model.Analysis = field(default_factory=model.Analysis)
     notes: list[str] = field(default_factory=list)
     extends: str | None = None
     origins: dict[tuple[str, str], Origin] = field(default_factory=dict)

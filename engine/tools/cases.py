@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -49,14 +50,19 @@ class Case:
     exchanges: tuple[Path, ...]
 
 
-def case_files(catalog: Catalog) -> list[tuple[Path, str, tuple[Path, ...]]]:
-    """Every `*.cases.yaml` beside the visible rule sets: (path, display name, exchange roots)."""
-    out = []
-    for versions in catalog.files.values():
-        folder, e = versions[0].path.parent, versions[0]
-        for path in sorted(folder.glob("*.cases.yaml")):
-            out.append((path, str(Path(e.display).parent / path.name), e.exchanges))
-    return out
+def case_files(catalog: Catalog, extra: Iterable[Path] = ()) -> list[tuple[Path, str, tuple[Path, ...]]]:
+    """Every `*.cases.yaml` in a `<venue>/<mode>/` folder of a visible rules folder (beside rule files or
+    not: a user may keep cases for a bundled rule set in a folder of their own), then the case files
+    `extra` names wherever they are: (path, display name, exchange roots for `snapshot_file`). A case
+    belongs to the rule set its file names in `ruleset:`, not to the folder it lies in."""
+    out: dict[Path, tuple[Path, str, tuple[Path, ...]]] = {}
+    for root in catalog.roots:
+        for path in sorted(root.glob("*/*/*.cases.yaml")):
+            out.setdefault(path.resolve(), (path, str(path.relative_to(root.parent)), catalog.exchanges_beside(root)))
+    every_exchanges = tuple(dict.fromkeys(x for root in reversed(catalog.roots) for x in catalog.exchanges_beside(root)))
+    for path in extra:
+        out.setdefault(path.resolve(), (path, str(path), every_exchanges))
+    return list(out.values())
 
 
 def load_cases(path: Path, display: str, exchanges: tuple[Path, ...]) -> list[Case]:

@@ -37,6 +37,7 @@ class Change:
     kind: str  # added | removed | changed
     detail: str = ""
     verdict: str | None = None  # for changed formulas: equivalent | different | undecided
+    sample: str | None = None  # for `different`: a point where the two formulas give different values
 
 
 @dataclass
@@ -62,11 +63,13 @@ class Diff:
         return all(c.kind == "changed" and c.verdict == "equivalent" for c in self.changes) and not any(i.moved for i in self.impacts)
 
 
-def _differs_somewhere(a: sympy.Basic, b: sympy.Basic, boolean: bool) -> bool:
-    """True when the two formulas give different values at one of a few random points (function
-    applications such as aggregations are treated as free values)."""
+def _differs_somewhere(a: sympy.Basic, b: sympy.Basic, boolean: bool) -> str | None:
+    """A point where the two formulas give different values, as text ("at x = 0.5, y = 1.2: A gives 1.7,
+    B gives -0.7"), found among a few random points; None when they agree at all of them. Function
+    applications such as aggregations and table reads are treated as free values and named as written."""
     apps = sorted((a.atoms(sympy.core.function.AppliedUndef) | b.atoms(sympy.core.function.AppliedUndef)), key=str)
     stand_in = {f: sympy.Symbol(f"_probe{i}", real=True) for i, f in enumerate(apps)}
+    shown = {v.name: str(f) for f, v in stand_in.items()}
     a, b = a.xreplace(stand_in), b.xreplace(stand_in)
     names = sorted(a.free_symbols | b.free_symbols, key=lambda x: x.name)
     rng = random.Random(1)
@@ -76,30 +79,49 @@ def _differs_somewhere(a: sympy.Basic, b: sympy.Basic, boolean: bool) -> bool:
             va, vb = a.xreplace(point), b.xreplace(point)
             if boolean:
                 if bool(va) != bool(vb):
-                    return True
+                    return _sample(point, shown, bool(va), bool(vb))
             elif abs(complex(sympy.N(va - vb, 20))) > 1e-12 * max(1.0, abs(complex(sympy.N(va, 20)))):
-                return True
+                return _sample(point, shown, va, vb)
         except (TypeError, ValueError, ZeroDivisionError):
             continue
-    return False
+    return None
+
+
+def _sample(point: dict[sympy.Symbol, sympy.Rational], shown: dict[str, str], va: Any, vb: Any) -> str:
+    def value(v: Any) -> str:
+        if isinstance(v, bool):
+            return str(v).lower()
+        z = complex(sympy.N(v, 20))
+        return format(z.real, ".10g") if z.imag == 0 else str(z)
+
+    where = ", ".join(f"{shown.get(s.name, s.name)} = {float(v):g}" for s, v in point.items())
+    return f"at {where or 'any point'}: A gives {value(va)}, B gives {value(vb)}"
+
+
+def compare_formulas(a: sympy.Basic, b: sympy.Basic) -> tuple[str, str | None]:
+    """(verdict, sample) for two canonical formulas: `equivalent` (proved), `different` with a point where
+    they differ, or `undecided` (no point found where they differ, and simplification could not prove them
+    equal within MAX_SIMPLIFY_OPS)."""
+    if a == b:
+        return "equivalent", None
+    boolean = isinstance(a, sympy.logic.boolalg.Boolean) or isinstance(b, sympy.logic.boolalg.Boolean)
+    sample = _differs_somewhere(a, b, boolean)
+    if sample is not None:
+        return "different", sample
+    try:
+        if boolean:
+            return ("equivalent" if sympy.simplify_logic(sympy.Xor(a, b)) is sympy.false else "undecided"), None
+        difference = a - b
+        if sympy.count_ops(difference) <= MAX_SIMPLIFY_OPS and sympy.simplify(difference) == 0:
+            return "equivalent", None
+    except (TypeError, ValueError, RecursionError, NotImplementedError):
+        pass
+    return "undecided", None
 
 
 def verdict(a: sympy.Basic, b: sympy.Basic) -> str:
     """equivalent (proved), different (a point where they differ), or undecided, for two canonical formulas."""
-    if a == b:
-        return "equivalent"
-    boolean = isinstance(a, sympy.logic.boolalg.Boolean) or isinstance(b, sympy.logic.boolalg.Boolean)
-    if _differs_somewhere(a, b, boolean):
-        return "different"
-    try:
-        if boolean:
-            return "equivalent" if sympy.simplify_logic(sympy.Xor(a, b)) is sympy.false else "undecided"
-        difference = a - b
-        if sympy.count_ops(difference) <= MAX_SIMPLIFY_OPS and sympy.simplify(difference) == 0:
-            return "equivalent"
-    except (TypeError, ValueError, RecursionError, NotImplementedError):
-        pass
-    return "undecided"
+    return compare_formulas(a, b)[0]
 
 
 def _tables(a: RuleSet, b: RuleSet) -> list[Change]:
@@ -162,10 +184,10 @@ def semantic_diff(a: RuleSet, b: RuleSet, cases: list[Case]) -> Diff:
             if name in listed and listed[name][0] != "changed":
                 result.changes.append(Change(section, name, listed[name][0]))
                 continue
-            v = verdict(ca.quantity(name), cb.quantity(name))
+            v, sample = compare_formulas(ca.quantity(name), cb.quantity(name))
             if name in listed or v != "equivalent":
                 detail = listed[name][1] if name in listed else "same text; what it reads changed (a parameter or a function)"
-                result.changes.append(Change(section, name, "changed", detail, v))
+                result.changes.append(Change(section, name, "changed", detail, v, sample))
     _case_impacts(result, a, b, cases)
     return result
 
@@ -187,7 +209,7 @@ def _case_impacts(result: Diff, a: RuleSet, b: RuleSet, cases: list[Case]) -> No
                 values.append(r.evaluate(data))
             except MarginspecError as exc:
                 values.append(None)
-                errors.append(f"{case.name}: evaluates under one version but not under {r.ruleset.ref}: {str(exc).splitlines()[0]}")
+                errors.append(f"{case.name}: evaluates under one version but not under {r.ruleset.ref}: {exc}")
         if None in values:
             if len(errors) == 1:  # a case written for neither version is not news
                 result.case_errors += errors
