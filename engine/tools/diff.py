@@ -28,6 +28,7 @@ from .cases import Case, actual_value
 
 MAX_SIMPLIFY_OPS = 400
 PROBES = 8
+MAX_BOUNDARIES = 40  # branch boundaries probed per formula pair
 
 
 @dataclass
@@ -63,18 +64,53 @@ class Diff:
         return all(c.kind == "changed" and c.verdict == "equivalent" for c in self.changes) and not any(i.moved for i in self.impacts)
 
 
+def _boundaries(expr: sympy.Basic) -> list[sympy.Basic]:
+    """Expressions whose zeros are where `expr` changes branch: each comparison's two sides' difference and each
+    pair of min/max arguments' difference. Two formulas that differ only on such a boundary (`x <= 1` against
+    `x < 1`) differ at no random point, so the probes also visit these zeros."""
+    out = [r.lhs - r.rhs for r in expr.atoms(sympy.core.relational.Relational)]
+    for m in expr.atoms(sympy.Min, sympy.Max):
+        out += [u - v for i, u in enumerate(m.args) for v in m.args[i + 1:]]
+    return out
+
+
+def _probe_points(names: list[sympy.Symbol], edges: list[sympy.Basic]) -> list[dict[sympy.Symbol, sympy.Rational]]:
+    """PROBES random points, then for each boundary that is linear in one of its symbols a random point moved
+    onto it (that symbol solved for, the others kept)."""
+    rng = random.Random(1)
+
+    def random_point() -> dict[sympy.Symbol, sympy.Rational]:
+        return {s: sympy.Rational(rng.randint(50, 2000), 1000) for s in names}
+
+    points = [random_point() for _ in range(PROBES)]
+    for edge in edges[:MAX_BOUNDARIES]:
+        for s in sorted(edge.free_symbols & set(names), key=lambda x: x.name):
+            slope = edge.diff(s)
+            if slope == 0 or s in slope.free_symbols:
+                continue
+            point = random_point()
+            rest = {k: v for k, v in point.items() if k != s}
+            try:
+                at = sympy.nsimplify(-edge.xreplace({**rest, s: 0}) / slope.xreplace(rest))
+            except (TypeError, ValueError, ZeroDivisionError):
+                continue
+            if at.is_Rational:
+                points.append({**point, s: at})
+                break
+    return points
+
+
 def _differs_somewhere(a: sympy.Basic, b: sympy.Basic, boolean: bool) -> str | None:
     """A point where the two formulas give different values, as text ("at x = 0.5, y = 1.2: A gives 1.7,
-    B gives -0.7"), found among a few random points; None when they agree at all of them. Function
-    applications such as aggregations and table reads are treated as free values and named as written."""
+    B gives -0.7"), found among a few random points and points on the formulas' branch boundaries; None when
+    they agree at all of them. Function applications such as aggregations and table reads are treated as free
+    values and named as written."""
     apps = sorted((a.atoms(sympy.core.function.AppliedUndef) | b.atoms(sympy.core.function.AppliedUndef)), key=str)
     stand_in = {f: sympy.Symbol(f"_probe{i}", real=True) for i, f in enumerate(apps)}
     shown = {v.name: str(f) for f, v in stand_in.items()}
     a, b = a.xreplace(stand_in), b.xreplace(stand_in)
     names = sorted(a.free_symbols | b.free_symbols, key=lambda x: x.name)
-    rng = random.Random(1)
-    for _ in range(PROBES):
-        point = {s: sympy.Rational(rng.randint(50, 2000), 1000) for s in names}
+    for point in _probe_points(names, _boundaries(a) + _boundaries(b)):
         try:
             va, vb = a.xreplace(point), b.xreplace(point)
             if boolean:
