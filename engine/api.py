@@ -14,11 +14,13 @@ from __future__ import annotations
 import datetime as dt
 from functools import cached_property
 from pathlib import Path
+from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from .errors import SnapshotError
+from .ir.select import selection
 from .run.batch import BLOCK_ACCOUNTS, Batch
 from .run.evaluate import Evaluation, evaluate_batch, evaluate_snapshot
 from .run.kernel import Kernel, load_kernel
@@ -97,9 +99,17 @@ class Rules:
         """A columnar batch from arrays (see Batch.from_columns)."""
         return Batch.from_columns(self.kernel.plan, n, account, **collections)
 
-    def evaluate_batch(self, batch: Batch, block: int | None = None) -> dict[str, np.ndarray]:
-        """Every quantity and threshold as one array over the batch's rows."""
-        return evaluate_batch(self.kernel, batch, BLOCK_ACCOUNTS if block is None else block)
+    def selected_kernel(self, names: Iterable[str] | None) -> Kernel:
+        """The kernel computing `names` (quantities and thresholds) and what they need; all of them for None."""
+        chosen = selection(self.kernel.plan, names)
+        return self.kernel if chosen is None else load_kernel(self.ruleset, names=chosen)
+
+    def evaluate_batch(self, batch: Batch, block: int | None = None, names: Iterable[str] | None = None,
+                       out: dict[str, np.ndarray] | None = None) -> dict[str, np.ndarray]:
+        """Every quantity and threshold (or those in `names`, computing only what they need) as one array over
+        the batch's rows. `out` (for example the result of the previous call on a batch of the same rows)
+        gives arrays to write into instead of new ones."""
+        return evaluate_batch(self.selected_kernel(names), batch, BLOCK_ACCOUNTS if block is None else block, out)
 
 
 def snapshot_date(data: Any) -> dt.date:

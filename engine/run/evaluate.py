@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from ..backends.semantics import Undefined
-from ..errors import EvaluationError
+from ..errors import EvaluationError, UsageError
 from ..ir.plan import NORMAL, Plan
 from ..language.shape import ACCOUNT
 from .batch import BLOCK_ACCOUNTS, Batch
@@ -118,25 +118,40 @@ def evaluate_snapshot(kernel: Kernel, snap: Snapshot, force_numpy: bool = False)
     return Evaluation(values, states, triggered, "python" if fallback is None else "numpy", fallback)
 
 
-def evaluate_batch(kernel: Kernel, batch: Batch, block: int = BLOCK_ACCOUNTS) -> dict[str, np.ndarray]:
-    """Every output as one array over the batch's rows (account outputs: one entry per account)."""
-    plan = kernel.plan
-    out: dict[str, np.ndarray] = {}
+def output_arrays(plan: Plan, counts: dict[str, int], out: dict[str, np.ndarray] | None = None) -> dict[str, np.ndarray]:
+    """The arrays a batch's values are written into: those of `out` (reused: no allocation, no page faults on
+    fresh memory) where given, checked for shape and type, and new ones for the rest."""
+    arrays: dict[str, np.ndarray] = {}
     for name in plan.returned:
         var = plan.vars[name]
-        rows = batch.counts[var.shape.rows or ACCOUNT]
+        rows = counts[var.shape.rows or ACCOUNT]
         shape = (rows, plan.grid_size(var.shape.grid)) if var.shape.grid else (rows,)
-        out[name] = np.empty(shape, dtype=bool if var.kind == "bool" else np.float64)
+        dtype = np.dtype(bool if var.kind == "bool" else np.float64)
+        given = (out or {}).get(name)
+        if given is None:
+            arrays[name] = np.empty(shape, dtype=dtype)
+        elif not isinstance(given, np.ndarray) or given.shape != shape or given.dtype != dtype or not given.flags.writeable:
+            raise UsageError(f"out[{name!r}] must be a writeable numpy array of {dtype} with shape {shape}")
+        else:
+            arrays[name] = given
+    return arrays
+
+
+def evaluate_batch(kernel: Kernel, batch: Batch, block: int = BLOCK_ACCOUNTS, out: dict[str, np.ndarray] | None = None) -> dict[str, np.ndarray]:
+    """Every output of the kernel (all of the rule set's, or those it was selected for) as one array over the
+    batch's rows (account outputs: one entry per account), written into `out`'s arrays where it has them.
+    The kernel checks what it computed for undefined values, block by block, while the block is in cache."""
+    plan = kernel.plan
+    arrays = output_arrays(plan, batch.counts, out)
+    axes = {name: plan.vars[name].shape.rows or ACCOUNT for name in plan.returned}
+    shown = {name: reported for name, reported, _, _ in plan.checked}
     with np.errstate(all="ignore"):
         for c, n, sl in batch.blocks(plan, block):
-            got = kernel.batch(c, n, kernel.numpy_tables)
-            for name in plan.returned:
-                out[name][sl[plan.vars[name].shape.rows or ACCOUNT]] = got[name]
-            for name, shown, _, _ in plan.checked:  # checked per block, while the block is in cache
-                axis = plan.vars[name].shape.rows or ACCOUNT
-                block_rows = sl[axis]
-                bad = np.isnan(out[name][block_rows])
-                if bad.any():
-                    row = block_rows.start + int(np.argwhere(bad)[0][0])
-                    raise undefined_error(plan, shown, batch.describe(axis, row))
-    return {name: out[name] for name in plan.outputs}
+            views = {name: arrays[name][sl[axes[name]]] for name in plan.returned}
+            undefined = kernel.batch(c, n, kernel.numpy_tables, views)
+            if undefined:
+                name = undefined[0]
+                bad = np.isnan(views[name]).reshape(len(views[name]), -1).any(axis=1)
+                row = sl[axes[name]].start + int(np.argmax(bad))
+                raise undefined_error(plan, shown[name], batch.describe(axes[name], row))
+    return {name: arrays[name] for name in plan.outputs}

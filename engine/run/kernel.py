@@ -26,7 +26,7 @@ from ..ir.plan import Plan, plan_from_json, runtime_json
 from ..source.ruleset import RuleSet
 from ..version import __version__
 
-GENERATOR_REVISION = "1"
+GENERATOR_REVISION = "2"
 
 
 @dataclass
@@ -109,11 +109,12 @@ def _kernel(source: bytes, name: str, origin: str, path: Path | None, cached: bo
 _loaded: dict[str, Kernel] = {}
 
 
-def load_kernel(rs: RuleSet, plan: Plan | None = None) -> Kernel:
+def load_kernel(rs: RuleSet, plan: Plan | None = None, names: tuple[str, ...] | None = None) -> Kernel:
     """The kernel of `rs`: from memory, from the disk cache, or freshly compiled (and cached when it can be).
 
-    `plan` may be passed when the caller has compiled it already."""
-    key = cache_key(rs)
+    `plan` may be passed when the caller has compiled it already. `names` (checked by ir.select.selection)
+    makes a kernel that computes only those outputs and what they need, cached under its own key."""
+    key = cache_key(rs) if names is None else cache.key_of(cache_key(rs), "select", *names)
     if key in _loaded:
         return _loaded[key]
     name = f"marginspec_kernel_{key}"
@@ -132,6 +133,10 @@ def load_kernel(rs: RuleSet, plan: Plan | None = None) -> Kernel:
             from ..ir.compiler import compile_plan
 
             plan = compile_plan(rs)
+        if names is not None:
+            from ..ir.select import select_plan
+
+            plan = select_plan(plan, names)
         source = module_source(plan, rs).encode("utf-8")
         cache.write_entry(entry, source)
         kernel = _kernel(source, name, origin, path, cached=False)
