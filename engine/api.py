@@ -99,6 +99,20 @@ class Rules:
         """A columnar batch from arrays (see Batch.from_columns)."""
         return Batch.from_columns(self.kernel.plan, n, account, **collections)
 
+    def from_arrow(self, source: Any) -> Batch:
+        """A batch from accounts in the columnar layout (`marginspec schema columns`): an Arrow table, a pandas or
+        polars DataFrame, or a Parquet or Arrow IPC file path. Needs pyarrow (the `arrow` extra)."""
+        from .run.columnar import batch_from_arrow, read_table
+
+        return batch_from_arrow(self.kernel.plan, read_table(source))[0]
+
+    def evaluate_table(self, source: Any, names: Iterable[str] | None = None, block: int | None = None) -> Any:
+        """The results of accounts in the columnar layout as an Arrow table: account_id, the account outputs, and
+        per row axis a list of rows with their key and outputs (`.to_pandas()` for a DataFrame)."""
+        from .run.columnar import evaluate_arrow, read_table
+
+        return evaluate_arrow(self.selected_kernel(names), read_table(source), BLOCK_ACCOUNTS if block is None else block)
+
     def selected_kernel(self, names: Iterable[str] | None) -> Kernel:
         """The kernel computing `names` (quantities and thresholds) and what they need; all of them for None."""
         chosen = selection(self.kernel.plan, names)

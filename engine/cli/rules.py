@@ -67,7 +67,13 @@ def cmd_show(args: argparse.Namespace) -> int:
 def cmd_schema(args: argparse.Namespace) -> int:
     from ..source.validation import schema
 
-    if args.kind == "snapshot":
+    if args.kind == "columns":
+        from .batch import columns_schema
+
+        if not args.ruleset:
+            raise UsageError("schema columns needs a RULESET, e.g. marginspec schema columns venue/mode")
+        print(columns_schema(Rules(common.catalog(args).load(args.ruleset, common.date_option(args, common.today()))), args.json))
+    elif args.kind == "snapshot":
         if not args.ruleset:
             raise UsageError("schema snapshot needs a RULESET, e.g. marginspec schema snapshot venue/mode")
         catalog = common.catalog(args)
@@ -114,8 +120,9 @@ def register(sub: argparse._SubParsersAction, parent: argparse.ArgumentParser) -
     s.set_defaults(func=cmd_plan)
 
     s = sub.add_parser("schema", parents=[parent], help="print a JSON Schema")
-    s.add_argument("kind", choices=["rule-file", "table", "cases", "venue", "payload-mapping", "snapshot"])
-    s.add_argument("ruleset", nargs="?", metavar="RULESET", help="for `schema snapshot`")
+    s.add_argument("kind", choices=["rule-file", "table", "cases", "venue", "payload-mapping", "snapshot", "columns"])
+    s.add_argument("ruleset", nargs="?", metavar="RULESET", help="for `schema snapshot` and `schema columns` (the Arrow layout of accounts and results files)")
+    s.add_argument("--json", action="store_true", help="for `schema columns`: the fields as JSON")
     s.add_argument("--at", metavar="DATE")
     s.add_argument("--payload-paths", action="store_true",
                    help="for `schema snapshot`: add where each field comes from in the venue's payloads (x-payload-path)")
