@@ -39,7 +39,6 @@ The meaning, for every backend:
 from __future__ import annotations
 
 import math
-from bisect import bisect_left, bisect_right
 from collections.abc import Callable, Sequence
 from typing import Any, ClassVar, Generic, TypeVar
 
@@ -124,14 +123,22 @@ def first_extreme(op: str, values: Sequence[Any], selected: Sequence[bool], key:
 
 def tier_position(lowers: Sequence[float], x: float, lower_open: bool) -> int:
     """The tier containing x: the last tier whose lower bound is below x (lower_open) or at most x
-    (upper_open); the first tier for x below every bound."""
+    (upper_open); the first tier for x below every bound. (A binary search written out, not bisect, so that
+    numba compiles this very definition for the fused kernel.)"""
     if x != x:
         raise Undefined("a tier read at an undefined value")
-    return max((bisect_left if lower_open else bisect_right)(lowers, x) - 1, 0)
+    below, above = 0, len(lowers)  # the bounds below x (or at most x) are lowers[:below]
+    while below < above:
+        middle = (below + above) // 2
+        if lowers[middle] < x or (not lower_open and lowers[middle] == x):
+            below = middle + 1
+        else:
+            above = middle
+    return max(below - 1, 0)
 
 
 def progressive(lowers: Sequence[float], uppers: Sequence[float], rates: Sequence[float], x: float) -> float:
-    """Sum over tiers of rate x (the part of x inside the tier)."""
+    """Sum over tiers of rate x (the part of x inside the tier). Plain loops: numba compiles it too."""
     if x != x:
         raise Undefined("a tier read at an undefined value")
     total = 0.0
@@ -158,6 +165,17 @@ def defined(kept: float, other: float) -> float:
     if other != other:
         raise Undefined("an extreme of an undefined value")
     return kept
+
+
+def minimum(x: float, y: float) -> float:
+    """min(x, y), undefined if either is (Python's own min keeps or drops a NaN by the order of its arguments;
+    the plain-Python printer inlines this test, the fused kernel calls this function compiled)."""
+    return x if x <= y else y if y < x else math.nan
+
+
+def maximum(x: float, y: float) -> float:
+    """max(x, y), undefined if either is."""
+    return x if x >= y else y if y > x else math.nan
 
 
 def floor(x: float) -> float:
