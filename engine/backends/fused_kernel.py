@@ -70,7 +70,8 @@ class FusedGenerator(StepVisitor[None]):
         self.checked = {name: k for k, (name, _, _, _) in enumerate(plan.checked)}
         self.stored: set[str] = set()  # row values kept in arrays (returned, or read in another block)
         self.scratch: dict[str, int] = {}  # grid values of the current account or row: name -> grid size
-        self.tables: set[str] = set()
+        self.table_ids = {t: k for k, t in enumerate(plan.tables)}
+        self.tables: list[str] = []  # the tables read, in the order they are passed
         self.lines: list[str] = []
         self.depth = 2
         self.block = Block(None)
@@ -170,18 +171,20 @@ class FusedGenerator(StepVisitor[None]):
 
     def lookup(self, step: Lookup) -> None:
         out, t = step.out.name, step.table
-        self.tables.add(t)
+        if t not in self.tables:
+            self.tables.append(t)
         grid = self.grid(out) > 0
         if grid:
             self.loop_grid(out)
         k = self.index(step.key) if step.key else "0"
         x = self.value(step.arg)
-        tiers = f"tl_{t}[{k}]"
+        tid, cid = self.table_ids[t], list(self.plan.tables[t].columns).index(step.column)  # numbered: injective
+        tiers = f"tl{tid}[{k}]"
         if step.mode == "step":
             lower_open = self.plan.tables[t].interval == "lower_open"
-            read = f"tc_{t}_{step.column}[{k}, rt.tier_position({tiers}, {x}, {lower_open})]"
+            read = f"tc{tid}_{cid}[{k}, rt.tier_position({tiers}, {x}, {lower_open})]"
         else:
-            read = f"rt.progressive({tiers}, tu_{t}[{k}], tc_{t}_{step.column}[{k}], {x})"
+            read = f"rt.progressive({tiers}, tu{tid}[{k}], tc{tid}_{cid}[{k}], {x})"
         read = f"(math.nan if {x} != {x} else {read})"
         if step.default is not None:
             read = f"({number_code(step.default)} if {k} < 0 else {read})"
@@ -383,7 +386,8 @@ class FusedGenerator(StepVisitor[None]):
         counts = sorted(self.row_counts)
         params = (["n_acc"] + [f"off_{a}" for a in row_axes] + [f"in_{i}" for i in self.inputs] + [f"i_{x}" for x in plan.indexes]
                   + [f"g_{c}" for c in sorted(self.grid_columns)]
-                  + [p for t in sorted(self.tables) for p in [f"tl_{t}", f"tu_{t}"] + [f"tc_{t}_{c}" for c in plan.tables[t].columns]]
+                  + [p for t in self.tables for p in [f"tl{self.table_ids[t]}", f"tu{self.table_ids[t]}"]
+                     + [f"tc{self.table_ids[t]}_{c}" for c in range(len(plan.tables[t].columns))]]
                   + [f"o_{n}" for n in plan.returned] + [f"t_{n}" for n in temps] + [f"k_{n}" for n in counts] + ["bad"])
         head = [f"@numba.njit(nogil=True, cache=False, error_model='numpy')",
                 f"def _fused({', '.join(params)}):"]
@@ -393,7 +397,7 @@ class FusedGenerator(StepVisitor[None]):
         args = (["n['account']"] + [f"rt.offsets(c[{f'_acct_{a}'!r}], n['account'])" for a in row_axes]
                 + [f"c[{i!r}]" for i in self.inputs] + [f"c[{x!r}]" for x in plan.indexes]
                 + [f"G_{c}" for c in sorted(self.grid_columns)]
-                + [a for t in sorted(self.tables) for a in [f"TABLES[{t!r}].lower", f"TABLES[{t!r}].upper"]
+                + [a for t in self.tables for a in [f"TABLES[{t!r}].lower", f"TABLES[{t!r}].upper"]
                    + [f"TABLES[{t!r}].columns[{c!r}]" for c in plan.tables[t].columns]]
                 + [f"out[{n!r}]" for n in plan.returned]
                 + [f"numpy.empty({self.shape_code(n)})" for n in temps]
