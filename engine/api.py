@@ -40,8 +40,9 @@ Payloads = list[str | Path] | list[Any] | dict[str, Any]
 class Rules:
     """One loaded rule-set version, ready to evaluate snapshots."""
 
-    def __init__(self, rs: RuleSet):
+    def __init__(self, rs: RuleSet, source: tuple[str, dt.date | None, list[Path]] | None = None):
         self.ruleset = rs
+        self.source = source  # (spec, date, rules folders) it was loaded with: how another process loads the same
 
     @cached_property
     def kernel(self) -> Kernel:
@@ -145,7 +146,7 @@ def snapshot_date(data: Any) -> dt.date:
 def load(spec: str, at: dt.date | str | None = None, rules: list[Path] | None = None) -> Rules:
     """`venue/mode@valid_from`, or `venue/mode` with the date `at` choosing the version."""
     when = parse_date(at, "at") if isinstance(at, str) else at
-    return Rules(Catalog(rules).load(spec, when))
+    return Rules(Catalog(rules).load(spec, when), (spec, when, list(rules or [])))
 
 
 def evaluate(spec: str, snapshot: Any, at: dt.date | str | None = None, rules: list[Path] | None = None) -> Result:

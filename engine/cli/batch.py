@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 import time
 from collections.abc import Iterator
@@ -17,13 +18,14 @@ from typing import Any
 from ..api import Rules
 from ..errors import UsageError
 from ..run.batch import BLOCK_ACCOUNTS
+from ..run.kernel import BACKENDS
 from . import common
 
 
 def _rules(args: argparse.Namespace) -> Rules:
     """The version pinned in RULESET, else the one in force on --at, else today (stated on standard error)."""
-    rs = common.catalog(args).load(args.ruleset, common.date_option(args, common.today()))
-    return Rules(rs)
+    at = common.date_option(args, common.today())
+    return Rules(common.catalog(args).load(args.ruleset, at), (args.ruleset, at, common.rule_folders(args)))
 
 
 def _select(args: argparse.Namespace) -> list[str] | None:
@@ -76,15 +78,15 @@ def cmd_batch(args: argparse.Namespace) -> int:
         from ..dask import evaluate_file
 
         started = time.perf_counter()
-        n = evaluate_file(rules, Path(args.accounts), Path(args.output), selected, args.dask, args.block)
+        n = evaluate_file(rules, Path(args.accounts), Path(args.output), selected, args.dask, args.block, args.backend)
         print(f"marginspec: {n:,} accounts through {rules.ruleset.ref} on Dask ({args.dask}) in {time.perf_counter() - started:.1f} s "
               f"-> {args.output}", file=sys.stderr)
         return common.EXIT_OK
-    kernel = rules.selected_kernel(selected)
+    kernel = rules.selected_kernel(selected, args.backend)
     source, output = Path(args.accounts), Path(args.output)
     if output.resolve() == source.resolve():
         raise UsageError("the output file must not be the accounts file")
-    writer = Writer(output, None, _metadata(rules, selected))
+    writer = Writer(output, None, _metadata(rules, selected, {"backend": kernel.backend}))
     done = 0
     started = time.perf_counter()
     try:
@@ -99,7 +101,7 @@ def cmd_batch(args: argparse.Namespace) -> int:
         raise
     writer.close()
     seconds = time.perf_counter() - started
-    print(f"marginspec: {done:,} accounts through {rules.ruleset.ref} in {seconds:.1f} s "
+    print(f"marginspec: {done:,} accounts through {rules.ruleset.ref} ({kernel.backend} kernel) in {seconds:.1f} s "
           f"({done / seconds if seconds else 0:,.0f} accounts/s) -> {output}", file=sys.stderr)
     return common.EXIT_OK
 
@@ -116,7 +118,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     started = time.perf_counter()
     try:
         with progress(None, f"{rules.ruleset.ref} sweep") as advance:
-            n = sweep_file(rules, source, output, varied, grid, _select(args), args.block, advance, args.dask,
+            n = sweep_file(rules, source, output, varied, grid, _select(args), args.block, advance, args.dask, args.backend,
                            _metadata(rules, _select(args), {"vary": args.vary, "grid": [float(g) for g in grid]}))
     except BaseException:
         output.unlink(missing_ok=True)
@@ -178,6 +180,9 @@ def register(sub: argparse._SubParsersAction, parent: argparse.ArgumentParser) -
     s.add_argument("--at", metavar="DATE", help="choose the version in force on DATE (default: today)")
     s.add_argument("--block", type=int, default=BLOCK_ACCOUNTS, metavar="N", help=f"accounts per block (default {BLOCK_ACCOUNTS})")
     s.add_argument("--dask", metavar="SCHEDULER", help="run on a Dask cluster (scheduler address, e.g. tcp://host:8786)")
+    s.add_argument("--backend", choices=BACKENDS, default="auto",
+                   help="fused: the numba kernel (fastest; compiles for seconds once per process); numpy: the vectorised "
+                   "kernel; auto (default): fused where numba is installed")
     s.set_defaults(func=cmd_batch)
 
     s = sub.add_parser("sweep", parents=[parent], help="evaluate every account under a grid of price moves (a scenario sweep)",
@@ -193,4 +198,7 @@ def register(sub: argparse._SubParsersAction, parent: argparse.ArgumentParser) -
     s.add_argument("--at", metavar="DATE")
     s.add_argument("--block", type=int, default=BLOCK_ACCOUNTS, metavar="N")
     s.add_argument("--dask", metavar="SCHEDULER", help="run on a Dask cluster")
+    s.add_argument("--backend", choices=BACKENDS, default="auto", help="as for batch")
+    # `--grid -0.3:0.3:61` reads as the option's value, as a negative number would (argparse's own rule for them)
+    s._negative_number_matcher = re.compile(r"^-\d+$|^-\d*\.\d+$|^-\d*\.?\d*:")
     s.set_defaults(func=cmd_sweep)
