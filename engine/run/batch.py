@@ -21,7 +21,7 @@ import numpy as np
 from ..errors import SnapshotError, UsageError
 from ..ir.plan import InputCol, Plan
 from ..language.shape import ACCOUNT
-from .indexes import INDEX, Categorical, Indexes, build_indexes
+from .indexes import INDEX, Categorical, Indexes, build_indexes, index_dtype
 from .snapshot import Snapshot
 
 BLOCK_ACCOUNTS = 8192
@@ -144,7 +144,7 @@ def _number(inp: InputCol, values: Any, rows: int, where: str) -> np.ndarray:
     col = np.asarray(values)
     if col.dtype.kind not in "iuf" or col.shape != (rows,):
         raise _fail(where, f"expected {rows} numbers, got an array of {col.dtype} with shape {col.shape}")
-    col = col.astype(np.float64)
+    col = col.astype(np.float64, copy=False)  # float64 columns are used as given, not copied
     bad = ~np.isfinite(col)
     if inp.minimum is not None:
         bad |= col < inp.minimum
@@ -197,7 +197,7 @@ def _assemble(cls: Any, plan: Plan, n: int, account: dict[str, Any], collections
         extra = sorted(set(cols) - known)
         if extra:
             raise _fail(f"{axis.collection}.{extra[0]}", "unknown field (not an input of this rule set)")
-        accounts[axis.name] = acct.astype(INDEX)
+        accounts[axis.name] = acct.astype(index_dtype(n), copy=False)
         source[axis.name] = cols
     collection = {a.name: a.collection or a.name for a in plan.row_axes.values()}
     rows = {a: len(v) for a, v in accounts.items()} | {ACCOUNT: n}
