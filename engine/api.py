@@ -124,12 +124,13 @@ class Rules:
         return self.kernel if chosen is None else load_kernel(self.ruleset, names=chosen)
 
     def evaluate_batch(self, batch: Batch, block: int | None = None, names: Iterable[str] | None = None,
-                       out: dict[str, np.ndarray] | None = None, backend: str = "numpy") -> dict[str, np.ndarray]:
+                       out: dict[str, np.ndarray] | None = None, backend: str = "numpy", threads: int = 1) -> dict[str, np.ndarray]:
         """Every quantity and threshold (or those in `names`, computing only what they need) as one array over
         the batch's rows. `out` (for example the result of the previous call on a batch of the same rows)
         gives arrays to write into instead of new ones. backend="fused" (or "auto") runs the numba kernel:
-        several times faster on large batches, after a compilation of seconds once per process."""
-        return evaluate_batch(self.selected_kernel(names, backend), batch, BLOCK_ACCOUNTS if block is None else block, out)
+        several times faster on large batches, after a compilation of seconds once per process. threads=N
+        evaluates N blocks at once (worth it with the fused kernel, which releases the GIL)."""
+        return evaluate_batch(self.selected_kernel(names, backend), batch, BLOCK_ACCOUNTS if block is None else block, out, threads)
 
 
 def snapshot_date(data: Any) -> dt.date:

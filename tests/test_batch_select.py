@@ -65,3 +65,13 @@ def test_output_arrays_given_are_written_in_place(rules):
     assert again["usd"].tolist() == [6.0, 0.0, 5.0]
     with pytest.raises(UsageError, match="out\\['total'\\] must be a writeable numpy array of float64 with shape \\(2,\\)"):
         rules.evaluate_batch(batch, names=["total"], out={"total": np.zeros(3)})
+
+
+def test_blocks_on_threads_give_the_values_and_the_first_error_of_one_thread(rules):
+    snaps = SNAPS * 20  # 40 accounts, snapshot[0], [2], ... undefined at their USDT row
+    batch = rules.batch(snaps)
+    one = rules.evaluate_batch(batch, names=["usd", "total"], block=3)
+    two = rules.evaluate_batch(batch, names=["usd", "total"], block=3, threads=2)
+    assert all(np.array_equal(one[k], two[k]) for k in one)
+    with pytest.raises(EvaluationError, match=r"ratio has no defined value for snapshot\[0\]"):
+        rules.evaluate_batch(batch, block=3, threads=2)

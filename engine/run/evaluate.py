@@ -137,21 +137,42 @@ def output_arrays(plan: Plan, counts: dict[str, int], out: dict[str, np.ndarray]
     return arrays
 
 
-def evaluate_batch(kernel: Kernel, batch: Batch, block: int = BLOCK_ACCOUNTS, out: dict[str, np.ndarray] | None = None) -> dict[str, np.ndarray]:
+def evaluate_batch(kernel: Kernel, batch: Batch, block: int = BLOCK_ACCOUNTS, out: dict[str, np.ndarray] | None = None,
+                   threads: int = 1) -> dict[str, np.ndarray]:
     """Every output of the kernel (all of the rule set's, or those it was selected for) as one array over the
     batch's rows (account outputs: one entry per account), written into `out`'s arrays where it has them.
-    The kernel checks what it computed for undefined values, block by block, while the block is in cache."""
+    The kernel checks what it computed for undefined values, block by block, while the block is in cache.
+    threads > 1 runs that many blocks at once (the fused kernel releases the GIL; blocks write disjoint rows);
+    an undefined value is reported for the first block that has one, whatever the threads."""
     plan = kernel.plan
     arrays = output_arrays(plan, batch.counts, out)
     axes = {name: plan.vars[name].shape.rows or ACCOUNT for name in plan.returned}
     shown = {name: reported for name, reported, _, _ in plan.checked}
-    with np.errstate(all="ignore"):
+
+    def run(c: dict[str, np.ndarray], n: dict[str, int], sl: dict[str, slice]) -> tuple[dict[str, slice], dict[str, np.ndarray], list[str]]:
+        views = {name: arrays[name][sl[axes[name]]] for name in plan.returned}
+        with np.errstate(all="ignore"):
+            return sl, views, kernel.batch(c, n, kernel.numpy_tables, views)
+
+    def check(sl: dict[str, slice], views: dict[str, np.ndarray], undefined: list[str]) -> None:
+        if undefined:
+            name = undefined[0]
+            bad = np.isnan(views[name]).reshape(len(views[name]), -1).any(axis=1)
+            row = sl[axes[name]].start + int(np.argmax(bad))
+            raise undefined_error(plan, shown[name], batch.describe(axes[name], row))
+
+    if threads <= 1:
         for c, n, sl in batch.blocks(plan, block):
-            views = {name: arrays[name][sl[axes[name]]] for name in plan.returned}
-            undefined = kernel.batch(c, n, kernel.numpy_tables, views)
-            if undefined:
-                name = undefined[0]
-                bad = np.isnan(views[name]).reshape(len(views[name]), -1).any(axis=1)
-                row = sl[axes[name]].start + int(np.argmax(bad))
-                raise undefined_error(plan, shown[name], batch.describe(axes[name], row))
+            check(*run(c, n, sl))
+    else:
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(threads) as pool:
+            pending: list[Any] = []
+            for c, n, sl in batch.blocks(plan, block):  # at most 2 blocks per thread in flight: memory stays bounded
+                pending.append(pool.submit(run, c, n, sl))
+                if len(pending) >= 2 * threads:
+                    check(*pending.pop(0).result())
+            for future in pending:
+                check(*future.result())
     return {name: arrays[name] for name in plan.outputs}
