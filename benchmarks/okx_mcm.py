@@ -10,14 +10,11 @@ same work; run.py checks that they agree before timing them."""
 from __future__ import annotations
 
 import bisect
+import datetime as dt
 import math
-from pathlib import Path
 from typing import Any
 
-import datetime as dt
-
 import numpy as np
-
 from marginspec.source.catalog import Catalog
 
 RULESET = "okx/multi_currency_margin@2021-01-13"

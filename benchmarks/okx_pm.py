@@ -15,15 +15,13 @@ account, so the 2 risk units (BTC, ETH) are contiguous runs of rows."""
 
 from __future__ import annotations
 
+import datetime as dt
 from pathlib import Path
 from typing import Any
 
-import datetime as dt
-
 import numpy as np
-from scipy.special import ndtr
-
 from marginspec.source.catalog import Catalog
+from scipy.special import ndtr
 
 ROOT = Path(__file__).resolve().parents[1]
 DATE = dt.date(2025, 2, 1)

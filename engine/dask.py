@@ -87,7 +87,10 @@ def evaluate(ddf: Any, rules: Any, select: Iterable[str] | None = None, backend:
     ids = ddf.dtypes.get("account_id") if hasattr(ddf.dtypes, "get") else None
     import pyarrow as pa
 
-    id_type = ids.pyarrow_dtype if isinstance(ids, pd.ArrowDtype) else (pa.from_numpy_dtype(ids) if ids is not None and ids != object else pa.string())
+    if isinstance(ids, pd.ArrowDtype):
+        id_type = ids.pyarrow_dtype
+    else:
+        id_type = pa.from_numpy_dtype(ids) if ids is not None and getattr(ids, "kind", "O") in "iuf" else pa.string()
     meta = output_schema(plan, id_type).empty_table().to_pandas(types_mapper=pd.ArrowDtype)
     return ddf.map_partitions(_partition, _job(rules), names, backend, block or BLOCK_ACCOUNTS, meta=meta)
 

@@ -58,7 +58,7 @@ def test_unknown_or_no_names_are_usage_errors(rules):
 def test_output_arrays_given_are_written_in_place(rules):
     batch = rules.batch(SNAPS)
     first = rules.evaluate_batch(batch, names=["usd", "total"])
-    kept = {k: v for k, v in first.items()}
+    kept = dict(first)
     first["usd"][:] = -1.0
     again = rules.evaluate_batch(batch, names=["usd", "total"], out=first, block=1)
     assert again["usd"] is kept["usd"] and again["total"] is kept["total"]

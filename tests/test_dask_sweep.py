@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 pa = pytest.importorskip("pyarrow", reason="needs pyarrow (pip install '.[arrow]'); CI installs it with .[test]")
-import pyarrow.parquet as pq  # noqa: E402
 import marginspec  # noqa: E402
+import pyarrow.parquet as pq  # noqa: E402
 from marginspec.cli import main  # noqa: E402
 from marginspec.run.columnar import snapshots_table  # noqa: E402
 

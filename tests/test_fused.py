@@ -12,17 +12,17 @@ import math
 import pytest
 
 pytest.importorskip("numba", reason="the fused backend needs numba (pip install '.[fast]'); CI installs it with .[test]")
-from hypothesis import HealthCheck, given, settings  # noqa: E402
-from hypothesis import strategies as st  # noqa: E402
-from marginspec.api import Rules  # noqa: E402
-from marginspec.backends.exact import ExactEvaluator, as_float  # noqa: E402
-from marginspec.errors import EvaluationError  # noqa: E402
-from marginspec.ir.compiler import compile_plan  # noqa: E402
-from marginspec.run.batch import Batch  # noqa: E402
-from marginspec.run.evaluate import evaluate_batch  # noqa: E402
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from marginspec.api import Rules
+from marginspec.backends.exact import ExactEvaluator, as_float
+from marginspec.errors import EvaluationError
+from marginspec.ir.compiler import compile_plan
+from marginspec.run.batch import Batch
+from marginspec.run.evaluate import evaluate_batch
 
-from snapshots import snapshots  # noqa: E402
-from test_properties import CATALOG, _exact_floats, _flat, beyond_doubles, close, largest_number, tie_dependent, within_rounding  # noqa: E402
+from snapshots import snapshots
+from test_properties import CATALOG, _exact_floats, _flat, beyond_doubles, close, largest_number, tie_dependent, within_rounding
 
 PLAIN = ["demo/basic@2025-01-01", "okx/multi_currency_margin@2024-11-08"]
 GRIDS = ["gate/portfolio_margin@2025-01-01"]

@@ -389,7 +389,7 @@ class FusedGenerator(StepVisitor[None]):
                   + [p for t in self.tables for p in [f"tl{self.table_ids[t]}", f"tu{self.table_ids[t]}"]
                      + [f"tc{self.table_ids[t]}_{c}" for c in range(len(plan.tables[t].columns))]]
                   + [f"o_{n}" for n in plan.returned] + [f"t_{n}" for n in temps] + [f"k_{n}" for n in counts] + ["bad"])
-        head = [f"@numba.njit(nogil=True, cache=False, error_model='numpy')",
+        head = ["@numba.njit(nogil=True, cache=False, error_model='numpy')",
                 f"def _fused({', '.join(params)}):"]
         scratch = [f"    w_{n} = numpy.empty({g})" for n, g in sorted(self.scratch.items())]
         scratch += [f"    k_{n} = numpy.zeros({g}, dtype=numpy.int64)" for n, g in sorted(self.scratch_counts.items())]

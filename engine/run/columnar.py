@@ -47,7 +47,7 @@ def arrow() -> Any:
     """pyarrow, or a UsageError saying how to install it."""
     try:
         import pyarrow
-        import pyarrow.compute  # noqa: F401  (loaded for its functions on arrays)
+        import pyarrow.compute
     except ImportError:
         raise UsageError('columnar files need pyarrow: pip install "marginspec[arrow]"') from None
     return pyarrow
@@ -122,6 +122,11 @@ def _numpy(pa: Any, array: Any, inp: InputCol | None, where: str) -> Any:
     raise SnapshotError([(where, f"expected numbers, booleans or text, got Arrow type {array.type}")], "columns")
 
 
+def _whole(column: Any) -> Any:
+    """A column as one array: its only chunk as it is (combine_chunks copies even one chunk)."""
+    return column.chunk(0) if column.num_chunks == 1 else column.combine_chunks()
+
+
 def batch_from_arrow(plan: Plan, table: Any) -> tuple[Batch, Any]:
     """A Batch from an Arrow table or record batch in the layout above, and its account_id column."""
     pa = arrow()
@@ -137,16 +142,16 @@ def batch_from_arrow(plan: Plan, table: Any) -> tuple[Batch, Any]:
     unknown = sorted(names - {ACCOUNT_ID} - set(collections) - set(account_fields))
     if unknown:
         raise SnapshotError([(unknown[0], "unknown column (not an account input or a collection of this rule set)")], "columns")
-    account = {f: _numpy(pa, table.column(f).combine_chunks(), inp, f) for f, inp in account_fields.items() if f in names}
+    account = {f: _numpy(pa, _whole(table.column(f)), inp, f) for f, inp in account_fields.items() if f in names}
     given: dict[str, dict[str, Any]] = {}
     for collection, axis in collections.items():
         if collection not in names:
             continue
-        lists = table.column(collection).combine_chunks()
+        lists = _whole(table.column(collection))
         if (pa.types.is_list(lists.type) or pa.types.is_large_list(lists.type)) and pa.types.is_null(lists.type.value_type) \
                 and len(lists.flatten()) == 0:
             continue  # every list empty (a DataFrame's type inference found no row to type)
-        if not pa.types.is_list(lists.type) and not pa.types.is_large_list(lists.type) or not pa.types.is_struct(lists.type.value_type):
+        if (not pa.types.is_list(lists.type) and not pa.types.is_large_list(lists.type)) or not pa.types.is_struct(lists.type.value_type):
             raise SnapshotError([(collection, f"expected a list of structs (one per row), got Arrow type {lists.type}")], "columns")
         if lists.null_count:  # a null list: an account without rows
             counts = pa.compute.list_value_length(lists).fill_null(0).to_numpy()
@@ -193,7 +198,9 @@ def iter_blocks(path: Path, block: int, columns: list[str] | None = None) -> Ite
         except (pa.ArrowException, OSError) as exc:
             raise SnapshotError([("", f"not a readable Parquet file ({exc})")], str(path)) from None
         present = [c for c in (columns or f.schema_arrow.names) if c in f.schema_arrow.names]
-        yield from f.iter_batches(batch_size=block, columns=present)
+        # decoding on the calling thread: the kernel waits for it anyway, and on 2 cores the reader's threads
+        # made it 2.4x slower (benchmarks/README.md)
+        yield from f.iter_batches(batch_size=block, columns=present, use_threads=False)
     elif suffix in ARROW:
         try:
             reader = pa.ipc.open_file(pa.memory_map(str(path)))
@@ -310,6 +317,6 @@ def snapshots_table(plan: Plan, snapshots: list[dict[str, Any]], ids: list[Any] 
     pa = arrow()
     schema = input_schema(plan, pa.int64() if ids is None else None)
     names = set(schema.names)
-    rows = [{ACCOUNT_ID: i if ids is None else ids[i], **{k: v for k, v in s.get("account", {}).items()},
+    rows = [{ACCOUNT_ID: i if ids is None else ids[i], **s.get("account", {}),
              **{k: v for k, v in s.items() if k in names and k != ACCOUNT_ID}} for i, s in enumerate(snapshots)]
     return pa.Table.from_pylist(rows, schema=schema)
