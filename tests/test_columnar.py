@@ -100,6 +100,11 @@ def test_marginspec_batch_streams_a_parquet_file_into_a_results_file(rules, tmp_
         got = f.read_all()
     assert got.column_names == ["account_id", "margin_ratio"]
     assert got.column("margin_ratio").to_pylist() == streamed.column("margin_ratio").to_pylist()
+    arrow_in = tmp_path / "accounts.arrow"
+    with pa.ipc.new_file(arrow_in, pq.read_schema(source)) as w:
+        w.write_table(pq.read_table(source))
+    assert main(["--rules", str(DEMO_RULES), "batch", SPEC, str(arrow_in), "-o", str(tmp_path / "from_ipc.parquet"), "--block", "7"]) == 0
+    assert pq.read_table(tmp_path / "from_ipc.parquet").to_pylist() == streamed.to_pylist()
     assert main(["--rules", str(DEMO_RULES), "batch", SPEC, str(source), "-o", str(tmp_path / "x.parquet"), "--select", "margin_ratoi"]) == 2
     assert "'margin_ratoi' is not a quantity or threshold" in capsys.readouterr().err
     broken = tmp_path / "broken.parquet"

@@ -207,7 +207,9 @@ def iter_blocks(path: Path, block: int, columns: list[str] | None = None) -> Ite
         except (pa.ArrowException, OSError) as exc:
             raise SnapshotError([("", f"not a readable Arrow IPC file ({exc})")], str(path)) from None
         for i in range(reader.num_record_batches):
-            yield from reader.get_batch(i).to_batches(max_chunksize=block)
+            records = reader.get_batch(i)
+            for start in range(0, records.num_rows, block):
+                yield records.slice(start, block)
     else:
         raise UsageError(f"{path}: expected a .parquet or .arrow (Arrow IPC) file")
 
