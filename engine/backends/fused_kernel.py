@@ -220,7 +220,7 @@ class FusedGenerator(StepVisitor[None]):
             self.depth -= 1
             none = number_code(step.default) if step.default is not None else "math.nan"
             self.emit(f"s = _best{k}")
-            self.emit(f"{target} = math.nan if _undefined{k} else ({none} if s < 0 else {self.value(step.take)})")
+            self.emit(f"{target} = math.nan if _undefined{k} else ({none} if s < 0 else {self.value(step.take or '')})")
         else:
             self.emit(f"{target} = {number_code(empty_value(step.op, None))}")
             self.emit(f"_seen{k} = 0")
@@ -268,7 +268,7 @@ class FusedGenerator(StepVisitor[None]):
             self.depth += 1
             opened += 1
             if mask_grid:
-                self.emit(f"if not {self.value(step.mask)}: continue")
+                self.emit(f"if not {self.value(step.mask or '')}: continue")
         self.accumulate(step.op, cell, src)
         if counting:
             self.emit(f"{self.count_cell(step)} += 1")

@@ -12,6 +12,7 @@ could not vouch for (see run/kernel.py)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numba
 import numpy as np
@@ -19,7 +20,7 @@ import numpy as np
 from ..ir.plan import TierTable
 from . import semantics
 
-JIT = {"nogil": True, "cache": False, "error_model": "numpy"}
+JIT: dict[str, Any] = {"nogil": True, "cache": False, "error_model": "numpy"}
 
 tier_position = numba.njit(inline="always", **JIT)(semantics.tier_position)
 progressive = numba.njit(inline="always", **JIT)(semantics.progressive)

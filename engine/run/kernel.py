@@ -35,7 +35,7 @@ class Kernel:
     """The compiled form of one rule set version."""
 
     plan: Plan
-    batch: Callable[..., dict[str, Any]]
+    batch: Callable[..., list[str]]  # (columns, counts, tables, out) -> the checked names found undefined
     single: Callable[..., dict[str, Any]]
     numpy_tables: dict[str, runtime.NumpyTable]
     path: Path | None  # the cache entry, or None when the cache folder is not used
