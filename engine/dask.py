@@ -146,10 +146,3 @@ def _write(writer: Any, future: Any) -> int:
     table = future.result()
     writer.write(table)
     return int(table.num_rows)
-
-
-def evaluate_file(rules: Any, source: Path, output: Path, select: list[str] | None, scheduler: str, block: int, backend: str = "auto") -> int:
-    """`marginspec batch --dask`: the accounts of a Parquet file into a results file, on the cluster."""
-    from .cli.batch import _metadata
-
-    return run_file(rules, source, output, select, scheduler, block, backend, _metadata(rules, select, {"dask": scheduler}))

@@ -75,10 +75,15 @@ def cmd_batch(args: argparse.Namespace) -> int:
     rules = _rules(args)
     selected = _select(args)
     if args.dask:
-        from ..dask import evaluate_file
+        from ..dask import run_file
 
         started = time.perf_counter()
-        n = evaluate_file(rules, Path(args.accounts), Path(args.output), selected, args.dask, args.block, args.backend)
+        try:
+            n = run_file(rules, Path(args.accounts), Path(args.output), selected, args.dask, args.block, args.backend,
+                         _metadata(rules, selected, {"dask": args.dask, "backend": args.backend}))
+        except BaseException:
+            Path(args.output).unlink(missing_ok=True)  # no partial result
+            raise
         print(f"marginspec: {n:,} accounts through {rules.ruleset.ref} on Dask ({args.dask}) in {time.perf_counter() - started:.1f} s "
               f"-> {args.output}", file=sys.stderr)
         return common.EXIT_OK
