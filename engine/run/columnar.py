@@ -194,7 +194,7 @@ def iter_blocks(path: Path, block: int, columns: list[str] | None = None) -> Ite
         import pyarrow.parquet as pq
 
         try:
-            f = pq.ParquetFile(path)
+            f = pq.ParquetFile(path, pre_buffer=False)  # pre-buffering keeps what it read: memory grew with the file
         except (pa.ArrowException, OSError) as exc:
             raise SnapshotError([("", f"not a readable Parquet file ({exc})")], str(path)) from None
         present = [c for c in (columns or f.schema_arrow.names) if c in f.schema_arrow.names]
