@@ -58,7 +58,7 @@ def agree(rules: Rules, plan, kernel, snapshot: dict) -> None:
 
 
 @pytest.mark.parametrize("loaded", PLAIN, indirect=True)
-@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 @given(data=st.data())
 def test_the_fused_kernel_agrees_with_the_exact_path(loaded, data):
     rules, plan, kernel = loaded
@@ -66,7 +66,7 @@ def test_the_fused_kernel_agrees_with_the_exact_path(loaded, data):
 
 
 @pytest.mark.parametrize("loaded", GRIDS, indirect=True)
-@settings(max_examples=4, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@settings(max_examples=2, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 @given(data=st.data())
 def test_the_fused_kernel_agrees_with_the_exact_path_on_stress_grids(loaded, data):
     rules, plan, kernel = loaded
