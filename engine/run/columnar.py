@@ -203,7 +203,7 @@ def iter_blocks(path: Path, block: int, columns: list[str] | None = None) -> Ite
         yield from f.iter_batches(batch_size=block, columns=present, use_threads=False)
     elif suffix in ARROW:
         try:
-            reader = pa.ipc.open_file(pa.memory_map(str(path)))
+            reader = pa.ipc.open_file(pa.OSFile(str(path)))  # read, not memory-mapped: mapped pages would stay resident
         except (pa.ArrowException, OSError) as exc:
             raise SnapshotError([("", f"not a readable Arrow IPC file ({exc})")], str(path)) from None
         for i in range(reader.num_record_batches):
