@@ -173,6 +173,9 @@ def handwritten_python(snap: dict[str, Any]) -> dict[str, Any]:
         "position_mmr": position_mmr, "borrow_mmr": borrow_mmr, "mmr": mmr, "position_imr": position_imr, "borrow_imr": borrow_imr,
         "imr": imr, "notional_usd_total": notional_total, "equity_to_notional": adj / notional_total if notional_total > 0 else math.inf,
         "liquidation_cost": cost, "margin_ratio": ratio, "warning": ratio <= 3, "liquidation": ratio <= 1,
+        "family_contracts": [fam.get(f, 0.0) for f in sorted({p["tier_family"] for p in positions})],
+        "short_options": [p["contract_type"] == "option" and p["size"] < 0 for p in positions],
+        "isolated_margin_positions": any(c.get("isolated_liability", 0.0) > 0 for c in currencies),
     }
 
 
@@ -272,7 +275,9 @@ def handwritten_numpy(c: dict[str, np.ndarray], n: int) -> dict[str, np.ndarray]
     return {
         "upl": upl, "option_value": ov, "notional": notional, "notional_usd": notional_usd, "tier_contracts": tc, "mm_rate": mm_rate,
         "maintenance_margin": mm, "initial_margin": im, "maintenance_margin_usd": mm_usd, "initial_margin_usd": im_usd,
-        "isolated_margin_ratio": iso_ratio, "isolated_liquidation": iso_ratio <= 1,
+        "isolated_margin_ratio": iso_ratio, "isolated_liquidation": iso_ratio <= 1, "family_contracts": fam,
+        "short_options": option & (size < 0),
+        "isolated_margin_positions": np.bincount(acct_c, weights=c["isolated_liability"] > 0, minlength=n) > 0,
         "cross_upl": cross_upl, "isolated_upl": iso_upl, "isolated_margin_balance": iso_margin, "cross_option_value": cross_ov,
         "isolated_option_value": iso_ov, "equity": equity, "cross_equity": cross_eq, "isolated_equity": iso_eq, "equity_usd": equity * usd,
         "cross_liability": cross_liab, "liability": cross_liab + c["isolated_liability"], "discounted_equity": disc, "borrow_mm_rate": b_mm,
@@ -341,3 +346,19 @@ def engine_collections(c: dict[str, Any]) -> dict[str, Any]:
                       "size": c["size"], "ct_val": c["ct_val"], "ct_mult": c["ct_mult"], "avg_price": c["avg_price"],
                       "mark_price": c["mark_price"], "leverage": c["leverage"], "isolated_margin": c["isolated_margin"]},
     }
+
+
+def block_columns(c: dict[str, Any], a0: int, a1: int) -> dict[str, Any]:
+    """Accounts a0..a1 of synthetic_columns, their row numbers made block-local (every account has the same
+    currencies and instrument slots, so each block's rows are one slice of every column)."""
+    nc, npos, nf = len(CURRENCIES), len(SLOTS), len(FAMILIES)
+    out: dict[str, Any] = {"n": a1 - a0, "n_groups": (a1 - a0) * nf}
+    for name, col in c.items():
+        if not isinstance(col, np.ndarray):
+            continue
+        per = nc if col.size == c["acct_c"].size else npos
+        out[name] = col[a0 * per:a1 * per]
+    out["acct_c"], out["acct_p"] = out["acct_c"] - a0, out["acct_p"] - a0
+    out["settle_row"] = out["settle_row"] - a0 * nc
+    out["family_group"] = out["family_group"] - a0 * nf
+    return out

@@ -256,6 +256,7 @@ def handwritten_numpy(c: dict[str, Any], n: int) -> dict[str, np.ndarray]:
         "imr": np.bincount(acct_ru, weights=ru_imr, minlength=n) + borrow_imr, "liquidation_cost": liquidation_cost,
         "margin_ratio": margin_ratio,
         "warning": margin_ratio <= PARAMS["warning_level"], "liquidation": margin_ratio <= PARAMS["liquidation_level"],
+        "index_price_not_given": (idx == 0) & ~option, "usd_margined_options": option & (c["quote_ccy"] != 2),
     }
 
 
@@ -313,3 +314,16 @@ def engine_collections(c: dict[str, Any]) -> dict[str, Any]:
                       "avg_price": c["avg_price"], "mark_price": c["mark_price"], "time_to_expiry": c["time_to_expiry"],
                       "strike": c["strike"], "implied_vol": c["implied_vol"], "index_price": c["index_price"]},
     }
+
+
+def block_columns(c: dict[str, Any], a0: int, a1: int) -> dict[str, Any]:
+    """Accounts a0..a1 of synthetic_columns, their row numbers made block-local."""
+    nc, npos, nu = len(CURRENCIES), len(SLOTS), len(UNDERLYINGS)
+    out: dict[str, Any] = {}
+    for name, col in c.items():
+        per = {c["acct_c"].size: nc, c["acct_p"].size: npos, c["acct_ru"].size: nu}[col.size]
+        out[name] = col[a0 * per:a1 * per]
+    for name, per in (("acct_c", 0), ("acct_p", 0), ("acct_ru", 0), ("ru_row", nu), ("settle_row", nc)):
+        out[name] = out[name] - a0 * max(per, 1)
+    out["spot_row"] = np.where(out["spot_row"] >= 0, out["spot_row"] - a0 * nu, -1)
+    return out

@@ -15,7 +15,7 @@ import datetime as dt
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .errors import SnapshotError, argument
+from .errors import SnapshotError, UsageError, argument
 from .run.result import Result
 from .run.rules import Rules, snapshot_date
 from .run.snapshot import Snapshot, parse_as_of
@@ -32,7 +32,8 @@ Payloads = list[str | Path] | list[Any] | dict[str, Any]
 
 def load(spec: str, at: dt.date | str | None = None, rules: list[Path] | None = None) -> Rules:
     """`venue/mode@valid_from`, or `venue/mode` with the date `at` choosing the version."""
-    return Rules(Catalog(rules).load(argument(spec, str, "spec", "venue/mode or venue/mode@YYYY-MM-DD"), date_argument(at, "at")))
+    spec, when = argument(spec, str, "spec", "venue/mode or venue/mode@YYYY-MM-DD"), date_argument(at, "at")
+    return Rules(Catalog(rules).load(spec, when), (spec, when, list(rules or [])))
 
 
 def evaluate(spec: str, snapshot: Any, at: dt.date | str | None = None, rules: list[Path] | None = None) -> Result:
@@ -50,12 +51,21 @@ def whatif(spec: str, snapshot: Any, shocks: dict[str, float] | None = None, add
     `analysis.prices` links to BTC, by -10%) and adding or removing positions (rows of `collection`); every key
     value and state before and after, and the move of each coin at which each threshold's state changes, from
     both states. The version is the one in force on `at` (default: the snapshot's as_of date). See tools/whatif.py."""
+    from .tools.shocks import checked_move
     from .tools.whatif import whatif as run_whatif
 
     spec = argument(spec, str, "spec", "venue/mode or venue/mode@YYYY-MM-DD")
+    moves = dict(checked_move(coin, move, f"shocks[{coin!r:.40}]") for coin, move in
+                 argument(shocks or {}, dict, "shocks", "a dict of coin to relative move, like {'BTC': -0.1}").items())
+    if len(moves) < len(shocks or {}):
+        raise UsageError(f"shocks: a coin is shocked twice (names are not case-sensitive): {sorted(shocks or {})}")
+    for given, name, items in ((add_positions, "add_positions", dict), (remove_positions, "remove_positions", str),
+                               (distance_coins, "distance_coins", str)):
+        if not all(isinstance(x, items) for x in argument(given or [], list, name, f"a list of {items.__name__}s")):
+            raise UsageError(f"{name}: expected a list of {items.__name__}s")
+    argument(collection, (str, type(None)), "collection", "a collection name such as positions")
     when = date_argument(at, "at") or snapshot_date(snapshot)
-    return run_whatif(Rules(Catalog(rules).load(spec, when)), snapshot, {k.upper(): float(v) for k, v in (shocks or {}).items()},
-                      add_positions, remove_positions, collection, distance_coins, when)
+    return run_whatif(Rules(Catalog(rules).load(spec, when)), snapshot, moves, add_positions, remove_positions, collection, distance_coins, when)
 
 
 def _from_payloads(venue: str, payloads: Payloads, mode: str | None, ruleset: str | None, as_of: dt.datetime | str | None,
@@ -66,7 +76,12 @@ def _from_payloads(venue: str, payloads: Payloads, mode: str | None, ruleset: st
     mapping = snapshot_mapping(catalog, argument(venue, str, "venue", "a venue name such as the folders of exchanges/"))
     loaded = load_payloads(mapping, payload_sources(argument(payloads, (list, tuple, dict), "payloads",
                                                              "a list of payload files or parsed payloads, or a dict of them by name")))
-    when = parse_as_of(as_of) if isinstance(as_of, str) else argument(as_of, (dt.datetime, type(None)), "as_of", "a date-time or ISO text")
+    when = argument(as_of, (str, dt.datetime, type(None)), "as_of", "a date-time or ISO text")
+    if isinstance(when, str):
+        try:
+            when = parse_as_of(when)
+        except ValueError as exc:
+            raise UsageError(f"as_of: not an ISO 8601 date-time ({exc})") from None
     day = date_argument(at, "at")
     imported = import_snapshot(mapping, loaded, catalog, mode, ruleset, when, day)
     r = Rules(imported.ruleset)

@@ -3,8 +3,25 @@ JSON path) and what was expected; the CLI maps each type to an exit code."""
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any
+
+_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+def json_path(base: str, *parts: Any) -> str:
+    """`base` extended by keys and indexes, in the style data[0].details[2].eq; a key that is not a plain name is
+    quoted with its escapes (['a b'], ['\\n']), so a key from a stranger cannot break the message's lines."""
+    out = base
+    for part in parts:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        elif _NAME.match(str(part)):
+            out += f".{part}" if out else str(part)
+        else:
+            out += f"[{str(part)!r}]"
+    return out
 
 
 @dataclass(frozen=True)

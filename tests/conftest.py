@@ -115,3 +115,10 @@ def run_cli(*args: str, cwd: Path | None = None, stdin: str | None = None) -> Ra
     ran = Ran(code, out.getvalue(), err.getvalue())
     assert "Traceback" not in ran.stdout + ran.stderr
     return ran
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    """The fuzz suite's counts per class of input (tests/fuzz), when it ran."""
+    fuzzing = sys.modules.get("fuzzing")
+    if fuzzing is not None and fuzzing.TALLY.counts:
+        fuzzing.report(terminalreporter)

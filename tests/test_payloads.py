@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 from pathlib import Path
 
 import pytest
@@ -351,14 +352,14 @@ def test_usage_errors_for_unknown_venues_and_times():
 
 def test_check_refuses_a_mapping_that_targets_names_no_rule_set_has(tmp_path):
     """A typo in a mapping would otherwise leave a value out (a field no version reads) or never compare it."""
-    (tmp_path / "rules").mkdir()
+    shutil.copytree(ROOT / "rules" / "okx", tmp_path / "rules" / "okx")  # checked beside the mapping, installed or not
     user = tmp_path / "exchanges" / "okx" / "payloads"
     user.mkdir(parents=True)
     text = (ROOT / "exchanges" / "okx" / "payloads" / "api-v5.yaml").read_text()
     text = text.replace("      adjEq: {quantity: adjusted_equity}\n      isoEq:", "      adjEq: {quantity: adjusted_equty}\n      isoEq:", 1)
     text = text.replace("          cash_balance: cashBal\n", "          cash_balnce: cashBal\n", 1)
     (user / "api-v5.yaml").write_text(text)  # replaces the bundled mapping of the same name
-    proc = run("--rules", str(tmp_path / "rules"), "check", "rules/okx", cwd=ROOT)
+    proc = run("--rules", str(tmp_path / "rules"), "check", str(tmp_path / "rules" / "okx"), cwd=ROOT)
     assert proc.returncode == 3, proc.stdout
     assert re.search(r"FAIL  .*api-v5\.yaml\n.*api-v5\.yaml:\d+:\d+: currencies\.cash_balnce: no version of the okx rule sets has this input", proc.stdout)
     assert re.search(r"api-v5\.yaml:\d+:\d+: adjEq: no version of the okx rule sets has a quantity 'adjusted_equty' on axis 'account'", proc.stdout)

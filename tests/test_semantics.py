@@ -18,6 +18,7 @@ from marginspec.ir.compiler import compile_plan
 from marginspec.ir.plan import STEP_KINDS, TierTable
 from marginspec.run.batch import Batch
 from marginspec.run.evaluate import evaluate_batch, evaluate_snapshot
+from marginspec.run.kernel import fused_available
 from marginspec.source.catalog import Catalog
 
 from conftest import quantity
@@ -49,7 +50,29 @@ def three_paths(rules: Rules, data: dict) -> list[object]:
     exact = evaluate_exact(compile_plan(rules.ruleset), s)
     values = {k: as_float(v) for k, v in exact.items()}
     out.append("undefined" if any(_has_nan(v) for v in values.values()) else values)
+    if fused_available():  # the fused kernel (numba) gives the numpy kernel's values, undefined where it is
+        assert _same(fused_values(rules, s), out[1]), "the fused kernel disagrees with the numpy kernel"
     return out
+
+
+def fused_values(rules: Rules, s) -> object:
+    kernel = rules.selected_kernel(backend="fused")
+    assert kernel.backend == "fused"
+    try:
+        arrays = evaluate_batch(kernel, Batch.from_snapshots(kernel.plan, [s], labelled=False))
+    except EvaluationError:
+        return "undefined"
+    return {name: a[0].tolist() if kernel.plan.vars[name].shape.rows in ("account", None) else a.tolist() for name, a in arrays.items()}
+
+
+def _same(a: object, b: object) -> bool:
+    if isinstance(a, dict) and isinstance(b, dict):
+        return a.keys() == b.keys() and all(_same(a[k], b[k]) for k in a)
+    if isinstance(a, list) and isinstance(b, list):
+        return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b))
+    if isinstance(a, float) and isinstance(b, float):
+        return a == b or math.isclose(a, b, rel_tol=1e-12, abs_tol=1e-300)
+    return a == b
 
 
 def _has_nan(v: object) -> bool:
@@ -282,7 +305,7 @@ def test_numpy_tier_reads_are_the_scalar_definition(bounds, xs, lower_open):
         except semantics.Undefined:
             assert math.isnan(read[i])
         try:
-            want = semantics.progressive(lowers, uppers, rates, v)
+            want = semantics.progressive(lowers, uppers, rates, v, lower_open, math.inf)
             assert summed[i] == pytest.approx(want, rel=1e-12, nan_ok=True) or (math.isinf(want) and summed[i] == want)
         except semantics.Undefined:
             assert math.isnan(summed[i])

@@ -69,3 +69,18 @@ def test_the_generated_json_schema_is_draft_2020_12_and_agrees_with_validation(d
     bad["currencies"][0]["bogus"] = 1
     assert {tuple(e.absolute_path) for e in validator.iter_errors(bad)} == {("positions", 0, "size"), ("currencies", 0)}
     assert schema["properties"]["positions"]["items"]["$ref"].endswith("Position")
+
+
+def test_a_snapshot_file_of_more_objects_than_rows_allowed_is_refused_before_it_is_parsed(tmp_path, monkeypatch):
+    """200,001 objects: refused from the bytes, and json.loads never builds the million dicts."""
+    from marginspec.run import snapshot as snapshot_module
+    from marginspec.source import datafile
+
+    big = tmp_path / "book.json"
+    big.write_text('{"as_of": "2025-01-01", "positions": [' + ", ".join(["{}"] * 200_000) + "]}", encoding="utf-8")
+    monkeypatch.setattr(datafile, "parse_json", lambda text: pytest.fail("parsed"))
+    with pytest.raises(SnapshotError, match=r"holds more than 200,000 objects"):
+        snapshot_module.read_snapshot_file(big)
+    big.write_text('{"as_of": "2025-01-01", "positions": [' + ", ".join(["{}"] * 199_999) + "]}", encoding="utf-8")
+    with pytest.raises(pytest.fail.Exception, match="parsed"):  # one fewer: read as usual
+        snapshot_module.read_snapshot_file(big)

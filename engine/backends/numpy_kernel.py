@@ -208,7 +208,8 @@ class NumpyGenerator(StepVisitor[None]):
         self.emit(f"v_{step.out.name} = runtime.tier_read({table}, {step.column!r}, {tier}, {key}{default})")
 
     def generate(self) -> str:
-        self.emit('"""Evaluate one block of accounts; c holds input columns and index arrays, n the row counts."""')
+        self.emit('"""Evaluate one block of accounts into `out` (arrays of the block\'s rows, written in place); c holds input\n'
+                  '    columns and index arrays, n the row counts. Returns the names of the checked values that are undefined."""')
         for inp in self.plan.inputs:
             self.emit(f"v_{inp.var.name} = c[{inp.var.name!r}]")
         for iv in self.plan.indexes:
@@ -226,13 +227,18 @@ class NumpyGenerator(StepVisitor[None]):
         self.share_subexpressions()
         for step in self.plan.steps:
             self.visit(step)
-        outs = ", ".join(f"{name!r}: v_{name}" for name in self.plan.returned)
-        self.emit(f"return {{{outs}}}")
-        head = ["def batch_kernel(c, n, T):"]
+        # the NaN check on what was computed, while it is in cache; then the values into the caller's arrays
+        self.emit("_undefined = []")
+        for name, _, _, _ in self.plan.checked:
+            self.emit(f"if numpy.isnan(v_{name}).any(): _undefined.append({name!r})")
+        for name in self.plan.returned:
+            self.emit(f"out[{name!r}][...] = v_{name}")
+        self.emit("return _undefined")
+        head = ["def batch_kernel(c, n, T, out):"]
         return "\n".join(head + self.lines) + "\n"
 
 
 def generate_numpy(plan: Plan) -> tuple[str, bool]:
-    """Source of `batch_kernel(c, n, T)` and whether it needs scipy (erf, Φ)."""
+    """Source of `batch_kernel(c, n, T, out)` and whether it needs scipy (erf, Φ)."""
     gen = NumpyGenerator(plan)
     return gen.generate(), gen.scipy

@@ -147,7 +147,7 @@ class PythonGenerator(StepVisitor[None]):
             read = f"{self.table_name('tc', step.table, step.column)}[{key}][{tier}]"
         else:
             t = f"T[{step.table!r}]"
-            read = f"semantics.progressive({t}.lower[{key}], {t}.upper[{key}], {t}.columns[{step.column!r}][{key}], {{x}}, {lower_open})"
+            read = f"semantics.progressive({t}.lower[{key}], {t}.upper[{key}], {t}.columns[{step.column!r}][{key}], {{x}}, {lower_open}, {t}.upper[{key}][-1])"
         if step.default is not None:
             read = f"({number_code(step.default)} if {key} < 0 else {read})"
         if step.out.shape.grid:

@@ -39,7 +39,6 @@ The meaning, for every backend:
 from __future__ import annotations
 
 import math
-from bisect import bisect_left, bisect_right
 from collections.abc import Callable, Sequence
 from typing import Any, ClassVar, Generic, TypeVar
 
@@ -139,20 +138,30 @@ def beyond(limit: float, x: float, lower_open: bool) -> bool:
 
 def tier_position(lowers: Sequence[float], x: float, lower_open: bool, limit: float = math.inf) -> int:
     """The tier containing x: the last tier whose lower bound is below x (lower_open) or at most x
-    (upper_open); the first tier for x below every bound; BeyondTable above a bounded last tier."""
+    (upper_open); the first tier for x below every bound; BeyondTable above a bounded last tier (`limit`).
+    (A binary search written out, not bisect, so that numba compiles this very definition for the fused kernel.)"""
     if x != x:
         raise Undefined("a tier read at an undefined value")
     if beyond(limit, x, lower_open):
         raise BeyondTable(x, limit)
-    return max((bisect_left if lower_open else bisect_right)(lowers, x) - 1, 0)
+    below, above = 0, len(lowers)  # the bounds below x (or at most x) are lowers[:below]
+    while below < above:
+        middle = (below + above) // 2
+        if lowers[middle] < x or (not lower_open and lowers[middle] == x):
+            below = middle + 1
+        else:
+            above = middle
+    return max(below - 1, 0)
 
 
-def progressive(lowers: Sequence[float], uppers: Sequence[float], rates: Sequence[float], x: float, lower_open: bool = True) -> float:
-    """Sum over tiers of rate x (the part of x inside the tier); BeyondTable above a bounded last tier."""
+def progressive(lowers: Sequence[float], uppers: Sequence[float], rates: Sequence[float], x: float, lower_open: bool,
+                limit: float) -> float:
+    """Sum over tiers of rate x (the part of x inside the tier); BeyondTable above a bounded last tier, which
+    ends at `limit` (inf when open). Plain loops: numba compiles it too."""
     if x != x:
         raise Undefined("a tier read at an undefined value")
-    if uppers and beyond(uppers[-1], x, lower_open):
-        raise BeyondTable(x, uppers[-1])
+    if beyond(limit, x, lower_open):
+        raise BeyondTable(x, limit)
     total = 0.0
     for lo, hi, rate in zip(lowers, uppers, rates):
         if x <= lo:
@@ -177,6 +186,17 @@ def defined(kept: float, other: float) -> float:
     if other != other:
         raise Undefined("an extreme of an undefined value")
     return kept
+
+
+def minimum(x: float, y: float) -> float:
+    """min(x, y), undefined if either is (Python's own min keeps or drops a NaN by the order of its arguments;
+    the plain-Python printer inlines this test, the fused kernel calls this function compiled)."""
+    return x if x <= y else y if y < x else math.nan
+
+
+def maximum(x: float, y: float) -> float:
+    """max(x, y), undefined if either is."""
+    return x if x >= y else y if y > x else math.nan
 
 
 def floor(x: float) -> float:

@@ -80,8 +80,14 @@ def cmd_schema(args: argparse.Namespace) -> int:
     if args.write or args.annotate:
         return _write_schemas(args)
     if not args.kind:
-        raise UsageError("give a KIND (rule-file, table, cases, venue, payload-mapping, snapshot), or --write DIR")
-    if args.kind == "snapshot":
+        raise UsageError("give a KIND (rule-file, table, cases, venue, payload-mapping, snapshot, columns), or --write DIR")
+    if args.kind == "columns":
+        from .batch import columns_schema
+
+        if not args.ruleset:
+            raise UsageError("schema columns needs a RULESET, e.g. marginspec schema columns venue/mode")
+        print(columns_schema(Rules(common.catalog(args).load(args.ruleset, common.date_option(args, common.today()))), args.json))
+    elif args.kind == "snapshot":
         if not args.ruleset:
             raise UsageError("schema snapshot needs a RULESET, e.g. marginspec schema snapshot venue/mode")
         catalog = common.catalog(args)
@@ -148,12 +154,15 @@ def register(sub: argparse._SubParsersAction, parent: argparse.ArgumentParser) -
     s.set_defaults(func=cmd_plan)
 
     s = sub.add_parser("schema", parents=[parent], help="print a JSON Schema, or write them all for an editor (--write DIR)",
-                       description="Print the JSON Schema of a file kind, or of a rule set's snapshots. --write DIR writes the schema "
+                       description="Print the JSON Schema of a file kind, of a rule set's snapshots, or the Arrow layout of a rule "
+                       "set's accounts and results files (columns). --write DIR writes the schema "
                        "of every file kind into DIR; --annotate FOLDER (with --write) puts a first line '# yaml-language-server: "
                        "$schema=...' into every marginspec file below FOLDER, so that editors with the YAML language server "
                        "complete and check them as they are typed.")
-    s.add_argument("kind", nargs="?", choices=["rule-file", "table", "cases", "venue", "payload-mapping", "snapshot"])
-    s.add_argument("ruleset", nargs="?", metavar="RULESET", help="for `schema snapshot`")
+    s.add_argument("kind", nargs="?", choices=["rule-file", "table", "cases", "venue", "payload-mapping", "snapshot", "columns"])
+    s.add_argument("ruleset", nargs="?", metavar="RULESET",
+                   help="for `schema snapshot` and `schema columns` (the Arrow layout of accounts and results files)")
+    s.add_argument("--json", action="store_true", help="for `schema columns`: the fields as JSON")
     s.add_argument("--at", metavar="DATE")
     s.add_argument("--payload-paths", action="store_true",
                    help="for `schema snapshot`: add where each field comes from in the venue's payloads (x-payload-path)")

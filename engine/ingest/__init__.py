@@ -28,10 +28,11 @@ def exchange_roots(catalog: Catalog) -> list[Path]:
 def snapshot_mapping(catalog: Catalog, venue: str) -> Mapping:
     """The venue's payload mapping that makes snapshots (the one mapping file with a `snapshot` section)."""
     roots = exchange_roots(catalog)
+    known = venues_with_mappings(roots)
+    if venue not in known:  # checked first: the name becomes part of a path only when it is one of these folders
+        raise UsageError(f"no payload mapping for venue {venue!r:.60} (exchanges/<venue>/payloads/*.yaml; venues with one: "
+                         f"{', '.join(known) or 'none'})")
     files = mapping_files(roots, venue, bundled_dir("exchanges"))
-    if not files:
-        known = ", ".join(venues_with_mappings(roots)) or "none"
-        raise UsageError(f"no payload mapping for venue {venue!r} (exchanges/<venue>/payloads/*.yaml; venues with one: {known})")
     mappings = [load_mapping(path, shown) for path, shown in files]
     with_snapshot = [m for m in mappings if m.snapshot]
     if len(with_snapshot) != 1:

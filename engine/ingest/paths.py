@@ -14,25 +14,13 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from ..errors import json_path
+
 _SEGMENT = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*)(?:\[(\d+)\])?$")
 _ROWSEG = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*)?(\[\]|\{\})$")
-_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 MISSING = object()
 """The value of a field the payload does not have (as opposed to null or an empty string)."""
-
-
-def json_path(base: str, *parts: str | int) -> str:
-    """`base` extended by keys and indexes, in the style data[0].details[2].eq (odd keys quoted)."""
-    out = base
-    for part in parts:
-        if isinstance(part, int):
-            out += f"[{part}]"
-        elif _NAME.match(part):
-            out += f".{part}" if out else part
-        else:
-            out += f"[{part!r}]"
-    return out
 
 
 @dataclass(frozen=True)

@@ -17,9 +17,10 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
+from ..errors import json_path
 from ..source.datafile import JsonProblem, read_data
 from .mapping import Endpoint, Mapping
-from .paths import MISSING, FieldPath, Row, describe, json_path
+from .paths import MISSING, FieldPath, Row, describe
 
 MAX_PAYLOAD_BYTES = 50_000_000
 

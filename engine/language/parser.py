@@ -207,7 +207,8 @@ class FormulaParser(BuiltinCalls):
             raise self.fail(node, "this has no value (division of a constant by zero?)")
         if value.has(sympy.I) or (value.is_number and value.is_extended_real is False):
             raise self.fail(node, "this has no real value (a negative number to a fractional power?)")
-        if value.is_Number and value.is_finite and value != 0 and not (-MAX_LOG10 < math.log10(abs(float(value))) < MAX_LOG10):
+        magnitude = abs(float(value)) if value.is_Number and value.is_finite and value != 0 else None
+        if magnitude is not None and not (0 < magnitude < math.inf and -MAX_LOG10 < math.log10(magnitude) < MAX_LOG10):  # 0: underflowed
             raise self.fail(node, f"constant is out of range (1e-{MAX_LOG10} .. 1e{MAX_LOG10})")
         return Term("number", shape, value, unit=unit)
 

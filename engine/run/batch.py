@@ -21,10 +21,11 @@ import numpy as np
 from ..errors import SnapshotError, UsageError
 from ..ir.plan import InputCol, Plan
 from ..language.shape import ACCOUNT
-from .indexes import INDEX, Categorical, Indexes, build_indexes
+from .indexes import INDEX, Categorical, Indexes, build_indexes, index_dtype
 from .snapshot import Snapshot
 
 BLOCK_ACCOUNTS = 8192
+MAX_BATCH_ACCOUNTS = 2**31 - 1  # account numbers are int32 where they fit; a larger book is several batches
 
 
 @dataclass
@@ -118,10 +119,18 @@ def _fail(where: str, message: str) -> SnapshotError:
     return SnapshotError([(where, message)], "batch")
 
 
+def _array(values: Any, where: str, dtype: Any = None) -> np.ndarray:
+    """`values` as a numpy array; ragged or unconvertible data is the caller's error at `where`, not numpy's."""
+    try:
+        return np.asarray(values, dtype=dtype)
+    except (ValueError, TypeError, OverflowError) as exc:
+        raise _fail(where, f"expected an array of one value per row: {exc}") from None
+
+
 def categorical(values: Any, rows: int, where: str) -> Categorical:
     """A Categorical from an array of strings or a (values, codes) pair, one per row."""
     if isinstance(values, tuple) and len(values) == 2:
-        cats, codes = np.asarray(values[0], dtype=object), np.asarray(values[1])
+        cats, codes = _array(values[0], where, object), _array(values[1], where)
         if codes.dtype.kind not in "iu":
             raise _fail(where, "codes must be integers")
         codes = codes.astype(INDEX)
@@ -130,7 +139,7 @@ def categorical(values: Any, rows: int, where: str) -> Categorical:
         if codes.size and (codes.min() < 0 or codes.max() >= len(cats)):
             raise _fail(where, f"codes must index the {len(cats)} values")
     else:
-        arr = np.asarray(values, dtype=object)
+        arr = _array(values, where, object)
         if arr.ndim != 1 or not all(isinstance(v, str) for v in arr):
             raise _fail(where, "expected a one-dimensional array of strings")
         cats, codes = np.unique(arr.astype(str), return_inverse=True)
@@ -141,10 +150,10 @@ def categorical(values: Any, rows: int, where: str) -> Categorical:
 
 
 def _number(inp: InputCol, values: Any, rows: int, where: str) -> np.ndarray:
-    col = np.asarray(values)
+    col = _array(values, where)
     if col.dtype.kind not in "iuf" or col.shape != (rows,):
         raise _fail(where, f"expected {rows} numbers, got an array of {col.dtype} with shape {col.shape}")
-    col = col.astype(np.float64)
+    col = col.astype(np.float64, copy=False)  # float64 columns are used as given, not copied
     bad = ~np.isfinite(col)
     if inp.minimum is not None:
         bad |= col < inp.minimum
@@ -160,15 +169,15 @@ def _number(inp: InputCol, values: Any, rows: int, where: str) -> np.ndarray:
 
 
 def _boolean(values: Any, rows: int, where: str) -> np.ndarray:
-    col = np.asarray(values)
+    col = _array(values, where)
     if col.dtype != np.bool_ or col.shape != (rows,):
         raise _fail(where, f"expected {rows} booleans (a numpy bool array), got an array of {col.dtype} with shape {col.shape}")
     return col
 
 
 def _choice(inp: InputCol, values: Any, rows: int, where: str) -> np.ndarray:
-    if not isinstance(values, tuple) and np.asarray(values).dtype.kind in "iu":
-        arr = np.asarray(values)
+    if not isinstance(values, tuple) and _array(values, where).dtype.kind in "iu":
+        arr = _array(values, where)
         if arr.shape != (rows,) or (arr.size and (arr.min() < 0 or arr.max() >= len(inp.codes))):
             raise _fail(where, f"codes must be 0..{len(inp.codes) - 1} ({', '.join(inp.codes)}), one per row")
         return arr.astype(np.int8)
@@ -189,7 +198,7 @@ def _assemble(cls: Any, plan: Plan, n: int, account: dict[str, Any], collections
     source: dict[str, dict[str, Any]] = {ACCOUNT: account}
     for axis in by_collection.values():
         cols = collections.get(axis.collection or "", {})
-        acct = np.asarray(cols.get("account", np.zeros(0, dtype=INDEX)))
+        acct = _array(cols.get("account", np.zeros(0, dtype=INDEX)), f"{axis.collection}.account")
         if acct.ndim != 1 or acct.dtype.kind not in "iu" or (acct.size and (np.any(np.diff(acct) < 0) or acct[0] < 0 or acct[-1] >= n)):
             raise _fail(f"{axis.collection}.account", f"expected integer account numbers in 0..{n - 1}, ascending")
         known = {"account", axis.key} | {i.field for i in plan.inputs if i.axis == axis.name} | {
@@ -197,7 +206,7 @@ def _assemble(cls: Any, plan: Plan, n: int, account: dict[str, Any], collections
         extra = sorted(set(cols) - known)
         if extra:
             raise _fail(f"{axis.collection}.{extra[0]}", "unknown field (not an input of this rule set)")
-        accounts[axis.name] = acct.astype(INDEX)
+        accounts[axis.name] = acct.astype(index_dtype(n), copy=False)
         source[axis.name] = cols
     collection = {a.name: a.collection or a.name for a in plan.row_axes.values()}
     rows = {a: len(v) for a, v in accounts.items()} | {ACCOUNT: n}
@@ -209,7 +218,8 @@ def _assemble(cls: Any, plan: Plan, n: int, account: dict[str, Any], collections
         if values is None:
             if inp.default is None and count:
                 raise _fail(where, "required field is missing")
-            values = (list(inp.codes), np.full(count, inp.codes.index(str(inp.default)), dtype=INDEX)) if inp.codes else \
+            # no rows, or the rule set's default (a required field with no rows gets any value: none is read)
+            values = (list(inp.codes), np.full(count, 0 if inp.default is None else inp.codes.index(str(inp.default)), dtype=INDEX)) if inp.codes else \
                 np.full(count, inp.default if inp.default is not None else 0, dtype=bool if inp.var.kind == "bool" else np.float64)
         if inp.codes:
             columns[inp.var.name] = _choice(inp, values, count, where)
@@ -226,7 +236,7 @@ def _assemble(cls: Any, plan: Plan, n: int, account: dict[str, Any], collections
             if rows[axis] == 0:
                 return Categorical(np.zeros(0, dtype=object), np.zeros(0, dtype=INDEX))
             raise _fail(where, "required field is missing")
-        if (axis, field) in refs and not isinstance(values, tuple) and np.asarray(values).dtype.kind in "iu":
+        if (axis, field) in refs and not isinstance(values, tuple) and _array(values, where).dtype.kind in "iu":
             return _local_rows(values, axis, field)
         return categorical(values, rows[axis], where)
 
@@ -235,7 +245,7 @@ def _assemble(cls: Any, plan: Plan, n: int, account: dict[str, Any], collections
     def _local_rows(values: Any, axis: str, field: str) -> Categorical:
         """A reference given as row numbers within the account: the keys of those target rows."""
         target = ref_targets[(axis, field)]
-        local = np.asarray(values, dtype=INDEX)
+        local = _array(values, f"{collection.get(axis, ACCOUNT)}.{field}", INDEX)
         acct = np.arange(n, dtype=INDEX) if axis == ACCOUNT else accounts[axis]
         offsets = np.searchsorted(accounts[target], np.arange(n + 1))
         start, count = offsets[acct], offsets[acct + 1] - offsets[acct]

@@ -13,13 +13,14 @@ the row and the formula's place in its rule file."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from ..backends.semantics import BeyondTable, Undefined
-from ..errors import EvaluationError
+from ..errors import EvaluationError, UsageError
 from ..ir.plan import NORMAL, Plan
 from ..language.shape import ACCOUNT
 from .batch import BLOCK_ACCOUNTS, Batch
@@ -99,8 +100,10 @@ def undefined_error(plan: Plan, name: str, where: str) -> EvaluationError:
                            f"(0/0, inf - inf or a similar undefined operation){at}; see README, 'Numbers'")
 
 
-def beyond_error(exc: BeyondTable, where: str) -> EvaluationError:
-    """The error for a tier read above a table's bounded last tier (semantics.BeyondTable)."""
+def beyond_error(exc: BeyondTable, describe: Callable[[str, int], str], rows: dict[str, slice]) -> EvaluationError:
+    """The error for a tier read above a table's bounded last tier (semantics.BeyondTable); `describe` names
+    row `exc.row` of the block whose rows are `rows`."""
+    where = describe(exc.axis, rows[exc.axis].start + exc.row) if exc.row >= 0 else ""
     shown = f"{exc.value:,.10g}"
     return EvaluationError(f"{shown} is beyond the last tier of table {exc.table!r} for {exc.key!r} (its tiers end at {exc.limit:,.10g})"
                            f"{' for ' + where if where else ''}: the table does not say what applies beyond its last tier "
@@ -126,28 +129,73 @@ def evaluate_snapshot(kernel: Kernel, snap: Snapshot, force_numpy: bool = False)
     return Evaluation(values, states, triggered, "python" if fallback is None else "numpy", fallback)
 
 
-def evaluate_batch(kernel: Kernel, batch: Batch, block: int = BLOCK_ACCOUNTS) -> dict[str, np.ndarray]:
-    """Every output as one array over the batch's rows (account outputs: one entry per account)."""
-    plan = kernel.plan
-    out: dict[str, np.ndarray] = {}
+def output_arrays(plan: Plan, counts: dict[str, int], out: dict[str, np.ndarray] | None = None) -> dict[str, np.ndarray]:
+    """The arrays a batch's values are written into: those of `out` (reused: no allocation, no page faults on
+    fresh memory) where given, checked for shape and type, and new ones for the rest."""
+    arrays: dict[str, np.ndarray] = {}
     for name in plan.returned:
         var = plan.vars[name]
-        rows = batch.counts[var.shape.rows or ACCOUNT]
+        rows = counts[var.shape.rows or ACCOUNT]
         shape = (rows, plan.grid_size(var.shape.grid)) if var.shape.grid else (rows,)
-        out[name] = np.empty(shape, dtype=bool if var.kind == "bool" else np.float64)
-    with np.errstate(all="ignore"):
-        for c, n, sl in batch.blocks(plan, block):
+        dtype = np.dtype(bool if var.kind == "bool" else np.float64)
+        given = (out or {}).get(name)
+        if given is None:
+            arrays[name] = np.empty(shape, dtype=dtype)
+        elif not isinstance(given, np.ndarray) or given.shape != shape or given.dtype != dtype or not given.flags.writeable:
+            raise UsageError(f"out[{name!r}] must be a writeable numpy array of {dtype} with shape {shape}")
+        else:
+            arrays[name] = given
+    return arrays
+
+
+def evaluate_batch(kernel: Kernel, batch: Batch, block: int = BLOCK_ACCOUNTS, out: dict[str, np.ndarray] | None = None,
+                   threads: int = 1) -> dict[str, np.ndarray]:
+    """Every output of the kernel (all of the rule set's, or those it was selected for) as one array over the
+    batch's rows (account outputs: one entry per account), written into `out`'s arrays where it has them.
+    The kernel checks what it computed for undefined values, block by block, while the block is in cache.
+    threads > 1 runs that many blocks at once (the fused kernel releases the GIL; blocks write disjoint rows);
+    an undefined value is reported for the first block that has one, whatever the threads."""
+    plan = kernel.plan
+    arrays = output_arrays(plan, batch.counts, out)
+    axes = {name: plan.vars[name].shape.rows or ACCOUNT for name in plan.returned}
+    shown = {name: reported for name, reported, _, _ in plan.checked}
+
+    def run(c: dict[str, np.ndarray], n: dict[str, int], sl: dict[str, slice]) -> tuple[dict[str, slice], dict[str, np.ndarray], list[str]]:
+        views = {name: arrays[name][sl[axes[name]]] for name in plan.returned}
+        with np.errstate(all="ignore"):
             try:
-                got = kernel.batch(c, n, kernel.numpy_tables)
+                return sl, views, kernel.batch(c, n, kernel.numpy_tables, views)
             except BeyondTable as exc:
-                raise beyond_error(exc, batch.describe(exc.axis, sl[exc.axis].start + exc.row)) from None
-            for name in plan.returned:
-                out[name][sl[plan.vars[name].shape.rows or ACCOUNT]] = got[name]
-            for name, shown, _, _ in plan.checked:  # checked per block, while the block is in cache
-                axis = plan.vars[name].shape.rows or ACCOUNT
-                block_rows = sl[axis]
-                bad = np.isnan(out[name][block_rows])
-                if bad.any():
-                    row = block_rows.start + int(np.argwhere(bad)[0][0])
-                    raise undefined_error(plan, shown, batch.describe(axis, row))
-    return {name: out[name] for name in plan.outputs}
+                raise beyond_error(locate(exc, c, n, views), batch.describe, sl) from None
+
+    def locate(exc: BeyondTable, c: dict[str, np.ndarray], n: dict[str, int], views: dict[str, np.ndarray]) -> BeyondTable:
+        """The fused kernel stops at a read beyond a table without saying where; the numpy kernel says."""
+        if exc.row < 0 and kernel.locate is not None:
+            try:
+                kernel.locate(c, n, kernel.numpy_tables, views)
+            except BeyondTable as found:
+                return found
+        return exc
+
+    def check(sl: dict[str, slice], views: dict[str, np.ndarray], undefined: list[str]) -> None:
+        if undefined:
+            name = undefined[0]
+            bad = np.isnan(views[name]).reshape(len(views[name]), -1).any(axis=1)
+            row = sl[axes[name]].start + int(np.argmax(bad))
+            raise undefined_error(plan, shown[name], batch.describe(axes[name], row))
+
+    if threads <= 1:
+        for c, n, sl in batch.blocks(plan, block):
+            check(*run(c, n, sl))
+    else:
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(threads) as pool:
+            pending: list[Any] = []
+            for c, n, sl in batch.blocks(plan, block):  # at most 2 blocks per thread in flight: memory stays bounded
+                pending.append(pool.submit(run, c, n, sl))
+                if len(pending) >= 2 * threads:
+                    check(*pending.pop(0).result())
+            for future in pending:
+                check(*future.result())
+    return {name: arrays[name] for name in plan.outputs}

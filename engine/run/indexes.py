@@ -32,7 +32,13 @@ from ..ir.plan import IndexVar, Plan
 from ..language.shape import ACCOUNT
 
 MAX_REPORTED = 25
-INDEX = np.int64  # row numbers; int64 so that concatenated batches of any size index safely
+INDEX = np.int64  # row numbers as built; the indexes a batch keeps are int32 where they fit (index_dtype)
+DENSE = 4  # a join or grouping is done with a lookup array when its key range is at most this many times the rows
+
+
+def index_dtype(rows: int) -> type:
+    """int32 for row numbers below 2**31 (half the memory and cache of int64), else int64."""
+    return np.int32 if rows < 2**31 - 1 else np.int64
 
 
 @dataclass(frozen=True)
@@ -114,6 +120,8 @@ def build_indexes(plan: Plan, n: int, accounts: dict[str, np.ndarray], read_text
             out.index[iv.name] = _table_key(plan, iv, keys, where, problems, iv.axis not in accounts)
     if problems:
         raise SnapshotError(problems[:MAX_REPORTED], None)
+    small = index_dtype(max(list(out.counts.values()) + [n]))
+    out.index = {name: ix.astype(small, copy=False) for name, ix in out.index.items()}
     return out
 
 
@@ -134,7 +142,10 @@ def table_key_problem(iv: IndexVar, row: int, text: str, table_keys: tuple[str, 
 def _duplicates(axis: str, key: str, acct: np.ndarray, keys: Categorical, where: Where, problems: list[tuple[str, str]]) -> None:
     if len(keys.values) == len(acct):  # every key distinct in the whole batch (one snapshot's, typically)
         return
-    composite = acct * max(len(keys.values), 1) + keys.codes
+    composite = acct.astype(INDEX) * max(len(keys.values), 1) + keys.codes
+    size = int(composite[-1] // max(len(keys.values), 1) + 1) * max(len(keys.values), 1)  # acct ascending: its last is its largest
+    if size <= DENSE * len(acct) and np.bincount(composite, minlength=size).max() <= 1:
+        return  # no key twice in an account, found in one pass (no sort) when the key range is small
     order = np.argsort(composite, kind="stable")
     repeated = np.nonzero(np.diff(composite[order]) == 0)[0]
     for i in repeated[:MAX_REPORTED]:
@@ -144,10 +155,18 @@ def _duplicates(axis: str, key: str, acct: np.ndarray, keys: Categorical, where:
 
 def _group(out: Indexes, iv: IndexVar, by: Categorical) -> None:
     """The rows of grouping axis iv.target: one per account and distinct value, ordered by account then text."""
-    acct = out.index[f"_acct_{iv.axis}"]
+    acct = out.index[f"_acct_{iv.axis}"].astype(INDEX)
     width = max(len(by.values), 1)
     rank = by.rank()
-    groups, member = np.unique(acct * width + rank[by.codes], return_inverse=True)
+    composite = acct * width + rank[by.codes]
+    if len(composite) and out.n * width <= DENSE * len(composite):  # groups by a lookup array: no sort
+        present = np.zeros(out.n * width, dtype=bool)
+        present[composite] = True
+        groups = np.flatnonzero(present)
+        number = np.cumsum(present) - 1
+        member = number[composite]
+    else:
+        groups, member = np.unique(composite, return_inverse=True)
     by_rank = np.empty(len(rank), dtype=INDEX)
     by_rank[rank] = np.arange(len(rank), dtype=INDEX)
     out.index[iv.name] = member.astype(INDEX)
@@ -162,8 +181,8 @@ def _reference(out: Indexes, iv: IndexVar, refs: Categorical, shown: str, where:
     target = out.keys[iv.target]
     known = {v: i for i, v in enumerate(target.values)}
     mapped = np.array([known.get(v, -1) for v in refs.values], dtype=INDEX)[refs.codes]
-    acct = np.arange(out.n, dtype=INDEX) if iv.axis == ACCOUNT else out.index[f"_acct_{iv.axis}"]
-    target_acct = out.index[f"_acct_{iv.target}"]
+    acct = np.arange(out.n, dtype=INDEX) if iv.axis == ACCOUNT else out.index[f"_acct_{iv.axis}"].astype(INDEX)
+    target_acct = out.index[f"_acct_{iv.target}"].astype(INDEX)
     if len(target.values) == len(target.codes):  # every target key distinct in the batch: its code is its row
         row_of = np.empty(len(target.codes), dtype=INDEX)
         row_of[target.codes] = np.arange(len(target.codes), dtype=INDEX)
@@ -172,11 +191,18 @@ def _reference(out: Indexes, iv: IndexVar, refs: Categorical, shown: str, where:
     else:  # a join on (account, key)
         width = max(len(target.values), 1)
         target_composite = target_acct * width + target.codes
-        order = np.argsort(target_composite, kind="stable")
         wanted = acct * width + mapped
-        pos = np.minimum(np.searchsorted(target_composite[order], wanted), max(len(order) - 1, 0))
-        hit = order[pos] if len(order) else np.zeros(len(wanted), dtype=INDEX)
-        found = (mapped >= 0) & (target_composite[hit] == wanted) if len(order) else np.zeros(len(wanted), dtype=bool)
+        if out.n * width <= DENSE * max(len(target_composite), len(wanted)):  # by a lookup array over (account, key): no sort
+            row_of = np.full(out.n * width, -1, dtype=INDEX)
+            row_of[target_composite] = np.arange(len(target_composite), dtype=INDEX)
+            hit = np.where(mapped >= 0, row_of[np.where(mapped >= 0, wanted, 0)], -1)
+            found = hit >= 0
+            hit = np.maximum(hit, 0)
+        else:
+            order = np.argsort(target_composite, kind="stable")
+            pos = np.minimum(np.searchsorted(target_composite[order], wanted), max(len(order) - 1, 0))
+            hit = order[pos] if len(order) else np.zeros(len(wanted), dtype=INDEX)
+            found = (mapped >= 0) & (target_composite[hit] == wanted) if len(order) else np.zeros(len(wanted), dtype=bool)
     if not iv.allow_missing and not found.all():
         for row in np.nonzero(~found)[0][:MAX_REPORTED]:
             a = int(acct[row])

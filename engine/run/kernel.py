@@ -10,6 +10,7 @@ written beside it."""
 
 from __future__ import annotations
 
+import dataclasses
 import importlib.abc
 import importlib.util
 import linecache
@@ -32,11 +33,13 @@ class Kernel:
     """The compiled form of one rule set version."""
 
     plan: Plan
-    batch: Callable[..., dict[str, Any]]
+    batch: Callable[..., list[str]]  # (columns, counts, tables, out) -> the checked names found undefined
     single: Callable[..., dict[str, Any]]
     numpy_tables: dict[str, runtime.NumpyTable]
     path: Path | None  # the cache entry, or None when the cache folder is not used
     cached: bool
+    backend: str = "numpy"  # what `batch` runs: "numpy" (the vectorised kernel) or "fused" (numba, per account)
+    locate: Callable[..., list[str]] | None = None  # the numpy batch kernel, which says where an error the fused one stops at is
 
 
 def cache_key(rs: RuleSet) -> str:
@@ -105,13 +108,75 @@ def _kernel(source: bytes, name: str, origin: str, path: Path | None, cached: bo
 
 
 _loaded: dict[str, Kernel] = {}
+BACKENDS = ("auto", "numpy", "fused")
 
 
-def load_kernel(rs: RuleSet, plan: Plan | None = None) -> Kernel:
+def fused_available() -> bool:
+    """Whether numba is installed (the `fast` extra), so that the fused backend can run."""
+    import importlib.util
+
+    return importlib.util.find_spec("numba") is not None
+
+
+def batch_backend(backend: str) -> str:
+    """The backend a batch runs on: "auto" is the fused kernel where numba is installed, else numpy."""
+    if backend not in BACKENDS:
+        from ..errors import UsageError
+
+        raise UsageError(f"backend must be one of {', '.join(BACKENDS)}, not {backend!r}")
+    if backend == "auto":
+        return "fused" if fused_available() else "numpy"
+    if backend == "fused" and not fused_available():
+        from ..errors import UsageError
+
+        raise UsageError('the fused backend needs numba: pip install "marginspec[fast]" (or use the numpy backend)')
+    return backend
+
+
+def load_fused(rs: RuleSet, names: tuple[str, ...] | None = None) -> Kernel:
+    """The fused (numba) kernel of `rs`, or of the outputs `names`: its generated source is cached on disk and
+    checked like the numpy kernel's; the machine code numba compiles from it is kept in memory only, never
+    in numba's own on-disk cache (pickled data and machine code that no sha256 check here covers), so a new
+    process compiles it again (seconds) on its first batch."""
+    base = load_kernel(rs, names=names)
+    key = cache.key_of(cache_key(rs), "fused", *(names or ()))
+    if key in _loaded:
+        return _loaded[key]
+    name = f"marginspec_fused_{key}"
+    entry = f"{name}.py"
+    path = cache.entry_path(entry)
+    origin = f"<marginspec fused kernel {rs.ref}, {path or 'not cached'}>"
+    source = cache.read_entry(entry)
+    module = None
+    if source is not None:
+        try:
+            module = _import(source, name, origin)
+        except Exception as exc:  # it passed its hash check, so it is ours: rebuild it
+            cache.discard(entry, f"it cannot be loaded ({type(exc).__name__}: {exc})")
+    cached = module is not None
+    if module is None:
+        from ..backends.fused_kernel import generate_fused
+        from ..ir.compiler import compile_plan
+
+        plan = compile_plan(rs)
+        if names is not None:
+            from ..ir.select import select_plan
+
+            plan = select_plan(plan, names)
+        source = generate_fused(plan).encode("utf-8")
+        cache.write_entry(entry, source)
+        module = _import(source, name, origin)
+    kernel = dataclasses.replace(base, batch=module.fused_kernel, path=path, cached=cached, backend="fused", locate=base.batch)
+    _loaded[key] = kernel
+    return kernel
+
+
+def load_kernel(rs: RuleSet, plan: Plan | None = None, names: tuple[str, ...] | None = None) -> Kernel:
     """The kernel of `rs`: from memory, from the disk cache, or freshly compiled (and cached when it can be).
 
-    `plan` may be passed when the caller has compiled it already."""
-    key = cache_key(rs)
+    `plan` may be passed when the caller has compiled it already. `names` (checked by ir.select.selection)
+    makes a kernel that computes only those outputs and what they need, cached under its own key."""
+    key = cache_key(rs) if names is None else cache.key_of(cache_key(rs), "select", *names)
     if key in _loaded:
         return _loaded[key]
     name = f"marginspec_kernel_{key}"
@@ -130,6 +195,10 @@ def load_kernel(rs: RuleSet, plan: Plan | None = None) -> Kernel:
             from ..ir.compiler import compile_plan
 
             plan = compile_plan(rs)
+        if names is not None:
+            from ..ir.select import select_plan
+
+            plan = select_plan(plan, names)
         source = module_source(plan, rs).encode("utf-8")
         cache.write_entry(entry, source)
         kernel = _kernel(source, name, origin, path, cached=False)

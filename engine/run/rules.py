@@ -4,17 +4,20 @@ evaluation of one snapshot or many. What the API, the tools and the CLI hold."""
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterable
 from functools import cached_property
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from ..errors import SnapshotError, UsageError, argument
+from ..ir.select import selection
 from ..source.catalog import date_argument
 from ..source.ruleset import RuleSet
-from .batch import BLOCK_ACCOUNTS, Batch
+from .batch import BLOCK_ACCOUNTS, MAX_BATCH_ACCOUNTS, Batch
 from .evaluate import evaluate_batch, evaluate_snapshot
-from .kernel import Kernel, load_kernel
+from .kernel import Kernel, batch_backend, load_fused, load_kernel
 from .result import Result, Values, build_result
 from .snapshot import Snapshot, SnapshotFormat, parse_as_of
 
@@ -22,8 +25,9 @@ from .snapshot import Snapshot, SnapshotFormat, parse_as_of
 class Rules:
     """One loaded rule-set version, ready to evaluate snapshots."""
 
-    def __init__(self, rs: RuleSet):
+    def __init__(self, rs: RuleSet, source: tuple[str, dt.date | None, list[Path]] | None = None):
         self.ruleset = rs
+        self.source = source  # (spec, date, rules folders) it was loaded with: how another process loads the same
 
     @cached_property
     def kernel(self) -> Kernel:
@@ -89,16 +93,48 @@ class Rules:
     def columns(self, n: int, account: dict[str, Any] | None = None, **collections: dict[str, Any]) -> Batch:
         """A columnar batch from arrays (see Batch.from_columns)."""
         count = argument(n, int, "n", "the number of accounts (an int)")
-        if count < 0:
-            raise UsageError(f"n: expected a number of accounts, got {count}")
+        if not 0 <= count <= MAX_BATCH_ACCOUNTS:
+            raise UsageError(f"n: expected a number of accounts from 0 to {MAX_BATCH_ACCOUNTS:,} (split larger books), got {count}")
         for name, columns in {"account": account or {}, **collections}.items():
             argument(columns, dict, name, "a dict of arrays by field name")
         return Batch.from_columns(self.kernel.plan, count, account, **collections)
 
-    def evaluate_batch(self, batch: Batch, block: int | None = None) -> dict[str, np.ndarray]:
-        """Every quantity and threshold as one array over the batch's rows."""
+    def from_arrow(self, source: Any) -> Batch:
+        """A batch from accounts in the columnar layout (`marginspec schema columns`): an Arrow table, a pandas or
+        polars DataFrame, or a Parquet or Arrow IPC file path. Needs pyarrow (the `arrow` extra)."""
+        from .columnar import batch_from_arrow, read_table
+
+        return batch_from_arrow(self.kernel.plan, read_table(source))[0]
+
+    def evaluate_table(self, source: Any, names: Iterable[str] | None = None, block: int | None = None) -> Any:
+        """The results of accounts in the columnar layout as an Arrow table: account_id, the account outputs, and
+        per row axis a list of rows with their key and outputs (`.to_pandas()` for a DataFrame)."""
+        from .columnar import evaluate_arrow, read_table
+
+        return evaluate_arrow(self.selected_kernel(names), read_table(source), _block(block))
+
+    def selected_kernel(self, names: Iterable[str] | None = None, backend: str = "numpy") -> Kernel:
+        """The batch kernel computing `names` (quantities and thresholds) and what they need (all of them for
+        None), on `backend`: "numpy", "fused" (numba), or "auto" (fused where numba is installed). The
+        kernel's `.backend` says which it is."""
+        chosen = selection(self.kernel.plan, names)
+        if batch_backend(backend) == "fused":
+            return load_fused(self.ruleset, chosen)
+        return self.kernel if chosen is None else load_kernel(self.ruleset, names=chosen)
+
+    def evaluate_batch(self, batch: Batch, block: int | None = None, names: Iterable[str] | None = None,
+                       out: dict[str, np.ndarray] | None = None, backend: str = "numpy", threads: int = 1) -> dict[str, np.ndarray]:
+        """Every quantity and threshold (or those in `names`, computing only what they need) as one array over
+        the batch's rows. `out` (for example the result of the previous call on a batch of the same rows)
+        gives arrays to write into instead of new ones. backend="fused" (or "auto") runs the numba kernel:
+        several times faster on large batches, after a compilation of seconds once per process. threads=N
+        evaluates N blocks at once (worth it with the fused kernel, which releases the GIL)."""
         argument(batch, Batch, "batch", "a Batch from rules.batch(...) or rules.columns(...)")
-        return evaluate_batch(self.kernel, batch, BLOCK_ACCOUNTS if block is None else argument(block, int, "block", "a number of accounts (an int)"))
+        return evaluate_batch(self.selected_kernel(names, backend), batch, _block(block), out, threads)
+
+
+def _block(block: int | None) -> int:
+    return BLOCK_ACCOUNTS if block is None else argument(block, int, "block", "a number of accounts (an int)")
 
 
 def snapshot_date(data: Any) -> dt.date:

@@ -20,15 +20,16 @@ from typing import Annotated, Any, Literal, NotRequired, Required
 from pydantic import ConfigDict, Field, TypeAdapter, ValidationError
 from typing_extensions import TypedDict
 
-from ..errors import RuleFileError, SnapshotError
+from ..errors import RuleFileError, SnapshotError, json_path
 from ..ir.plan import ACCOUNT, Plan
 from ..source.datafile import JsonProblem, read_data
 from ..source.ruleset import RuleSet
 from .indexes import build_one
 
-MAX_SNAPSHOT_BYTES = 200_000_000
+MAX_SNAPSHOT_BYTES = 64_000_000  # 640 bytes for each of the most rows, ample for the fields a row has
 MAX_REPORTED = 25
 MAX_SNAPSHOT_ROWS = 100_000  # rows of one snapshot, all collections together: one account, not a book
+MAX_SNAPSHOT_OBJECTS = 2 * MAX_SNAPSHOT_ROWS  # every row is an object; the rest leaves room for `meta`
 KEY_TEXT = Annotated[str, Field(min_length=1, max_length=128)]
 
 
@@ -41,13 +42,6 @@ def parse_as_of(text: str) -> dt.datetime:
     except OverflowError:
         raise ValueError(f"{text} is out of range in UTC") from None
     return value
-
-
-def json_path(loc: tuple[Any, ...]) -> str:
-    out = ""
-    for part in loc:
-        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
-    return out
 
 
 @dataclass
@@ -140,7 +134,7 @@ class SnapshotFormat:
         try:
             clean = self.adapter.validate_python(data)
         except ValidationError as exc:
-            problems = [(json_path(e["loc"]), _message(e)) for e in exc.errors()[:MAX_REPORTED]]
+            problems = [(json_path("", *e["loc"]), _message(e)) for e in exc.errors()[:MAX_REPORTED]]
             raise SnapshotError(problems, source) from None
         try:
             as_of = parse_as_of(clean["as_of"])
@@ -199,7 +193,7 @@ def read_snapshot_file(source: str | Path) -> Any:
     raises SnapshotError saying where."""
     name = str(source)
     try:
-        return read_data(name, MAX_SNAPSHOT_BYTES)
+        return read_data(name, MAX_SNAPSHOT_BYTES, MAX_SNAPSHOT_OBJECTS)
     except JsonProblem as exc:
         raise SnapshotError([(exc.path, f"{'line ' + str(exc.line) + ', column ' + str(exc.column) + ': ' if exc.line else ''}{exc.message}")], name) from None
     except RuleFileError as exc:

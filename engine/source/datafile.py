@@ -22,6 +22,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ..errors import json_path
+
 MAX_DEPTH = 64
 MAX_INT_DIGITS = 40  # 10^40 is beyond any amount, count or size a venue reports
 
@@ -78,13 +80,6 @@ def _constant(text: str) -> float:
     raise _Refused("constant", text)
 
 
-def _path_text(path: list[str | int]) -> str:
-    out = ""
-    for part in path:
-        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else part)
-    return out
-
-
 def _scan(text: str, hit: Callable[[str, list[str | int], int], str | None]) -> JsonProblem | None:
     """Walk the tokens of `text` keeping the JSON path; `hit(token, path, depth)` returns a message at the
     first offending token. Used only to locate a problem the parser already found."""
@@ -98,7 +93,7 @@ def _scan(text: str, hit: Callable[[str, list[str | int], int], str | None]) -> 
         column = m.start() - (text.rfind("\n", 0, m.start()) + 1) + 1
 
         def problem(message: str, line: int = line, column: int = column) -> JsonProblem:
-            return JsonProblem(message, line, column, _path_text(path))
+            return JsonProblem(message, line, column, json_path("", *path))
 
         if tok in "{[":
             if stack and stack[-1][0] == "arr":
@@ -213,9 +208,11 @@ def _walk(data: Any, text: str) -> None:
     raise found or JsonProblem("text with a lone surrogate (not a character)")
 
 
-def read_data(source: str, max_bytes: int) -> Any:
+def read_data(source: str, max_bytes: int, max_objects: int | None = None) -> Any:
     """The data in a JSON or YAML file (by extension; `-` reads JSON from standard input), at most
-    `max_bytes` (checked before reading); raises JsonProblem, or RuleFileError for YAML."""
+    `max_bytes` (checked before reading) and, when given, at most `max_objects` `{` characters (checked before
+    parsing: a file of more objects than its reader accepts is refused at the cost of reading it, not of
+    building millions of dicts); raises JsonProblem, or RuleFileError for YAML."""
     from .yamlfile import parse_yaml
 
     if source == "-":
@@ -234,6 +231,8 @@ def read_data(source: str, max_bytes: int) -> Any:
             raise JsonProblem(f"cannot read file: {exc.strerror}") from None
     if len(raw) > max_bytes:
         raise JsonProblem(f"input is larger than {max_bytes} bytes")
+    if max_objects is not None and raw.count(b"{") > max_objects:
+        raise JsonProblem(f"holds more than {max_objects:,} objects ('{{' characters, counted before parsing)")
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .. import cache
-from ..errors import Location, RuleFileError, RuleFileErrors
+from ..errors import Location, RuleFileError, RuleFileErrors, json_path
 from .yamlfile import MAX_FILE_BYTES, Document, parse_yaml
 
 if TYPE_CHECKING:
@@ -87,17 +87,10 @@ def _validator(kind: str) -> Draft202012Validator:
     return validator(schema(kind), registry=registry, format_checker=Draft202012Validator.FORMAT_CHECKER)
 
 
-def _path_text(path: tuple) -> str:
-    out = ""
-    for part in path:
-        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
-    return out or "(top level)"
-
-
 def _describe(err: ValidationError) -> tuple[tuple, str, bool]:
     """(path, message, point-at-key) for one jsonschema error."""
     path = tuple(err.absolute_path)
-    where = _path_text(path)
+    where = json_path("", *path) or "(top level)"
     v = err.validator
     if v in ("additionalProperties", "unevaluatedProperties") and isinstance(err.instance, dict):
         allowed = sorted((err.schema.get("properties") or {}).keys())

@@ -116,7 +116,15 @@ class _NoAliasLoader(yaml.SafeLoader):
         anchor = getattr(event, "anchor", None)
         if anchor is not None:
             raise yaml.MarkedYAMLError(None, None, f"anchors (&{anchor}) are not allowed in marginspec files", event.start_mark)
-        return Composer.compose_node(self, parent, index)
+        # refused while composing, at the node that goes too deep: the builder's own check would come after a
+        # recursion as deep as the file (and Python's recursion limit, with no place to point at)
+        self.depth = getattr(self, "depth", 0) + 1
+        try:
+            if self.depth > MAX_DEPTH + 1:
+                raise yaml.MarkedYAMLError(None, None, f"nesting deeper than {MAX_DEPTH} levels", event.start_mark)
+            return Composer.compose_node(self, parent, index)
+        finally:
+            self.depth -= 1
 
 
 _NoAliasLoader.add_implicit_resolver(_INT_TAG, _INT, list("-+0123456789"))

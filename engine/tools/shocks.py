@@ -56,10 +56,19 @@ def parse_shock(text: str) -> tuple[str, float]:
     m = SHOCK.match(text)
     if not m:
         raise UsageError(f"--shock {text!r}: expected COIN=MOVE%, e.g. BTC=-10% or ETH=+5%")
-    move = float(m.group(2)) / 100
-    if not move > -1 or not math.isfinite(move):
-        raise UsageError(f"--shock {text!r}: a price cannot fall by 100% or more")
-    return m.group(1).upper(), move
+    return checked_move(m.group(1), float(m.group(2)) / 100, f"--shock {text!r}")
+
+
+def checked_move(coin: Any, move: Any, shown: str) -> tuple[str, float]:
+    """(COIN, move) when `coin` is text and `move` a finite relative move above -1 (-0.1 is -10%); else a
+    UsageError naming `shown` (the option or the argument)."""
+    if not isinstance(coin, str) or not coin.strip():
+        raise UsageError(f"{shown}: a coin is named by text, like BTC")
+    if isinstance(move, bool) or not isinstance(move, (int, float)) or not math.isfinite(move):
+        raise UsageError(f"{shown}: the move must be a finite number (-0.1 for -10%), not {move!r:.40}")
+    if not move > -1:
+        raise UsageError(f"{shown}: a price cannot fall by 100% or more")
+    return coin.upper(), float(move)
 
 
 def _text(row: dict[str, Any], rs: RuleSet, field: str) -> str | None:
