@@ -90,7 +90,7 @@ def progressive(table: tuple[np.ndarray, np.ndarray, np.ndarray], key: np.ndarra
     return total
 
 
-# The per-underlying parameters are one open tier read at 0: a plain per-underlying value.
+# The per-underlying parameters are keyed tables: a plain per-underlying value.
 _UL = {**_tiers("underlying_params")}
 _AS = _tiers("assumed_params")
 UL_PARAMS = {c: np.array([(_UL.get(u) or _UL["*"])[0][c] for u in UNDERLYINGS]) for c in
@@ -238,8 +238,9 @@ def handwritten_numpy(c: dict[str, Any], n: int) -> dict[str, np.ndarray]:
         "mr4_basis_factor": basis_factor, "option_sign": sign,
         "option_sd": sd, "option_d1": d1, "option_delta": delta, "model_value_usd": model_value, "vega_usd": vega,
         "theta_usd": theta, "rate_pnl_up": rate_up, "rate_pnl_down": rate_down,
-        **{name: UL_PARAMS[name][pos_ul] for name in ("mr1_move_1", "mr1_move_2", "mr1_move_3", "mr1_vol_up", "mr1_vol_down",
-                                                      "mr4_rate", "mr4_perpetual_rate", "mr6_move", "mr7_rate")},
+        **{name: UL_PARAMS[name][pos_ul] for name in ("mr4_rate", "mr4_perpetual_rate")},
+        **{name: UL_PARAMS[name][ru_ul] for name in ("mr1_move_1", "mr1_move_2", "mr1_move_3", "mr1_vol_up", "mr1_vol_down",
+                                                     "mr6_move", "mr7_rate")},
         "option_scenario_pnl": option_scenario_pnl, "option_extreme_pnl": option_extreme_pnl,
         "shock_cash_delta": d1_cash_delta, "derivatives_cash_delta": deriv_cash_delta, "spot_usd": spot_usd,
         "spot_in_use_usd": spot_in_use, "price_move": price_move, "vol_change": vol_change, "scenario_pnl": scenario_pnl,

@@ -154,6 +154,21 @@ def test_explain_reads_formulas_from_their_syntax_tree(make_rules):
     assert "twice  (function)" in text and "None" not in text
 
 
+def test_explain_puts_each_rows_key_for_axis_key_names(capsys):
+    """`position.contract` (a row axis's key) and `risk_unit.underlying` (a grouping axis's key) are values of
+    their rows in a derivation, as a bare key name is."""
+    from marginspec.cli import main
+
+    examples = Path(__file__).resolve().parents[1] / "exchanges"
+    assert main(["explain", "gate/single_currency_margin", str(examples / "gate/examples/single_currency_margin.json"), "futures_maintenance_margin"]) == 0
+    text = capsys.readouterr().out
+    assert "BTC_USDT: progressive(risk_limits.maintenance_rate, 16207.5, 'BTC_USDT')" in text
+    assert "position.contract = BTC_USDT=BTC_USDT, ZTX_USDT=ZTX_USDT  (key on position)" in text
+    assert main(["explain", "okx/portfolio_margin", str(examples / "okx/examples/portfolio_margin.json"), "mr6_move"]) == 0
+    text = capsys.readouterr().out
+    assert "BTC: underlying_params.mr6_move['BTC']" in text and "risk_unit.underlying = BTC=BTC" in text and "None" not in text
+
+
 def test_plan_prints_every_step_with_what_it_reads_and_where_it_comes_from(capsys):
     from marginspec.cli import main
 

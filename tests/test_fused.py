@@ -7,7 +7,7 @@ rule sets stand for the rest: the demo, the richest multi-currency version
 
 from __future__ import annotations
 
-import math
+from typing import Any
 
 import pytest
 
@@ -15,14 +15,13 @@ pytest.importorskip("numba", reason="the fused backend needs numba (pip install 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from marginspec.api import Rules
-from marginspec.backends.exact import ExactEvaluator, as_float
 from marginspec.errors import EvaluationError
 from marginspec.ir.compiler import compile_plan
 from marginspec.run.batch import Batch
 from marginspec.run.evaluate import evaluate_batch
 
 from snapshots import snapshots
-from test_properties import CATALOG, _exact_floats, _flat, beyond_doubles, close, largest_number, tie_dependent, within_rounding
+from test_properties import CATALOG, agree_with_exact
 
 PLAIN = ["demo/basic@2025-01-01", "okx/multi_currency_margin@2024-11-08"]
 GRIDS = ["gate/portfolio_margin@2025-01-01"]
@@ -38,23 +37,13 @@ def loaded(request):
 def agree(rules: Rules, plan, kernel, snapshot: dict) -> None:
     assert kernel.backend == "fused"
     snap = rules.snapshot(snapshot)
-    ev = ExactEvaluator(plan, snap)
-    exact = {k: as_float(v) for k, v in ev.run().items()}
-    scale = max([largest_number(snapshot)] + [abs(x) for v in ev.values.values() for x in _flat(_exact_floats(v))
-                                             if isinstance(x, float) and math.isfinite(x)])
-    exact_tiny = {k: _exact_floats(v) for k, v in ev.values.items() if k in plan.outputs}
-    try:
+
+    def fused() -> tuple[dict[str, Any], str]:
         arrays = evaluate_batch(kernel, Batch.from_snapshots(kernel.plan, [snap], labelled=False))
-    except EvaluationError as err:
-        name = str(err).split(" ")[2 if str(err).startswith("the condition of") else 0]
-        assert any(isinstance(x, float) and math.isnan(x) for x in _flat(exact[name])), err
-        return
-    got = {name: a[0].tolist() if kernel.plan.vars[name].shape.rows in ("account", None) else a.tolist() for name, a in arrays.items()}
-    assert got.keys() == exact.keys()
-    tied = tie_dependent(plan, ev, got, scale) | beyond_doubles(plan, exact_tiny)
-    for name, value in got.items():
-        if name not in tied and not close(value, exact[name], scale):
-            assert within_rounding(plan, snap, name, value, exact[name], scale), (name, value, exact[name])
+        return {name: a[0].tolist() if kernel.plan.vars[name].shape.rows in ("account", None) else a.tolist()
+                for name, a in arrays.items()}, "fused"
+
+    agree_with_exact(plan, snap, snapshot, [fused])
 
 
 @pytest.mark.parametrize("loaded", PLAIN, indirect=True)

@@ -106,6 +106,30 @@ def test_a_keyed_table_is_read_by_key_alone(make_rules):
         load(root).kernel
 
 
+def test_a_grouping_axis_key_reads_a_keyed_table_on_the_groups_rows(make_rules):
+    """`family.fam`: the value a grouping axis groups by, on its own rows; a keyed table read by it is a value
+    per group, without lifting a per-position read with max(..., by=family)."""
+    keyed = {"columns": {"move": {"unit": "ratio", "description": "move"}},
+             "values": {"BTC": {"move": 0.12}, "*": {"move": 0.25}}, "status": "illustrative", "assumption": "test"}
+    root = make_rules(
+        axes={"family": {"group": "position", "by": "fam", "description": "families"}},
+        inputs={"fam": {"axis": "position", "type": "text", "description": "family"}},
+        tables={"pm": keyed},
+        quantities={"move": quantity("pm.move[family.fam]", axis="family", unit="ratio"),
+                    "shock": quantity("move * sum(size, by=family)", axis="family", unit="contract")})
+    data = snap([{"currency": "USDT"}], [{"inst_id": "A", "settle": "USDT", "fam": "ETH", "size": 10},
+                                         {"inst_id": "B", "settle": "USDT", "fam": "BTC", "size": 3},
+                                         {"inst_id": "C", "settle": "USDT", "fam": "BTC", "size": 1}])
+    python, numpy_, exact = three_paths(load(root), data)
+    assert python["move"] == numpy_["move"] == exact["move"] == [0.12, 0.25]  # families in key order: BTC, ETH
+    assert python["shock"] == numpy_["shock"] == pytest.approx([0.48, 2.5])
+    root = make_rules(axes={"family": {"group": "position", "by": "fam", "description": "families"}},
+                      inputs={"fam": {"axis": "position", "type": "text", "description": "family"}}, tables={"pm": keyed},
+                      quantities={"move": quantity("pm.move[fam]", axis="family", unit="ratio")})
+    with pytest.raises(RuleFileErrors, match=r"live on position, but the entry says axis family"):
+        load(root).kernel
+
+
 def test_axis_keys_keep_each_collections_field_name(make_rules):
     """Two collections keyed by `symbol` (as the venue names both): each key is axis.symbol in formulas."""
     root = make_rules(

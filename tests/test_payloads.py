@@ -45,7 +45,7 @@ def test_futures_account_snapshot_holds_the_payload_values():
     assert usdt == {"currency": "USDT", "cash_balance": 4850.435693622894, "usd_price": pytest.approx(4991.542013297616 / 4992.890093622894, rel=1e-15)}
     assert btc == {"currency": "BTC", "cash_balance": 0.0, "usd_price": 62890.5}  # a coin the balance leaves out (cashBal and eq 0)
     assert snap["positions"] == []
-    assert snap["margin_positions"] == [{"pair": "BTC-USDT", "base_currency": "BTC", "quote_currency": "USDT", "base_assets": 0.00190433573,
+    assert snap["margin_positions"] == [{"inst_id": "BTC-USDT", "base_currency": "BTC", "quote_currency": "USDT", "base_assets": 0.00190433573,
                                          "quote_assets": 0.0, "base_liability": 0.0, "quote_liability": 99.9998177776581948,
                                          "margin_mark_price": 62891.9}]
     assert snap["meta"]["import"]["rows"]["margin_positions[0]"].endswith("account_positions.json data[0]")
@@ -57,7 +57,7 @@ def test_rows_the_version_in_force_does_not_model_are_set_aside_and_warned_about
     imported = api.import_payloads("okx", [OKX / "account_config.json", *ACCOUNT])
     assert imported.ruleset.ref == "okx/single_currency_margin@2024-05-29"
     (row,) = imported.snapshot["margin_positions"]
-    assert row["pair"] == "BTC-USDT" and row["quote_liability"] == pytest.approx(99.9998177776581948)
+    assert row["inst_id"] == "BTC-USDT" and row["quote_liability"] == pytest.approx(99.9998177776581948)
     assert imported.set_aside == {(str(OKX / "account_positions.json"), "data[0]"): "margin_positions"}
     assert any(n.startswith("1 row(s) for margin_positions set aside: okx/single_currency_margin@2024-05-29 does not model them") for n in imported.notes)
     result = api.Rules(imported.ruleset).evaluate(imported.snapshot)

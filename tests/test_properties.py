@@ -8,6 +8,8 @@ import copy
 import dataclasses
 import datetime
 import math
+from collections.abc import Callable
+from typing import Any
 
 import pytest
 import sympy
@@ -15,6 +17,7 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from marginspec.api import Rules
 from marginspec.backends.exact import ExactEvaluator, as_float
+from marginspec.backends.semantics import BeyondTable
 from marginspec.errors import EvaluationError
 from marginspec.ir.compiler import compile_plan
 from marginspec.ir.plan import Aggregate, Elementwise
@@ -194,30 +197,55 @@ def _diff(a, b) -> float:
     return abs(a - b)
 
 
-def agree(rules: Rules, plan, snapshot: dict) -> None:
-    snap = rules.snapshot(snapshot)
+Run = Callable[[], "tuple[dict[str, Any], str]"]
+"""A compiled path under test: its values for the snapshot, and its name for messages; raises EvaluationError."""
+
+
+def agree_with_exact(plan, snap, snapshot: dict, runs: list[Run]) -> None:
+    """Every compiled path in `runs` gives the exact path's values (within rounding, ties and doubles' range
+    allowed for), or refuses where the exact value is undefined; a read above a table's bounded last tier
+    (the exact path raises BeyondTable) must be refused by every path too."""
     ev = ExactEvaluator(plan, snap)
-    exact = {k: as_float(v) for k, v in ev.run().items()}
+    try:
+        exact = {k: as_float(v) for k, v in ev.run().items()}
+    except BeyondTable:
+        for run in runs:
+            with pytest.raises(EvaluationError, match="is beyond the last tier of table"):
+                run()
+        return
     # the absolute floor follows the largest value anywhere in the computation, temporaries included: a float
     # difference of two option values of 8,192 carries rounding of about 1e-12 of them, however small the result
     scale = max([largest_number(snapshot)] + [abs(x) for v in ev.values.values() for x in _flat(_exact_floats(v))
                                              if isinstance(x, float) and math.isfinite(x)])
     exact_tiny = {k: _exact_floats(v) for k, v in ev.values.items() if k in plan.outputs}
-    for force_numpy in (False, True):
+    for run in runs:
         try:
-            evaluation = evaluate_snapshot(rules.kernel, snap, force_numpy=force_numpy)
+            got, path = run()
         except EvaluationError as err:
             name = str(err).split(" ")[2 if str(err).startswith("the condition of") else 0]
             assert any(isinstance(x, float) and math.isnan(x) for x in _flat(exact[name])), err
             continue
-        # which backend ran: numpy when asked; else the plain-Python kernel, or numpy for a documented IEEE reason only
-        assert evaluation.backend == "numpy" if force_numpy else (evaluation.backend == "python") == (evaluation.fallback is None)
-        assert evaluation.fallback in (None, "asked for", "division by zero", "overflow", "math domain error", "undefined value")
-        got = evaluation.values
+        assert got.keys() == exact.keys(), path
         tied = tie_dependent(plan, ev, got, scale) | beyond_doubles(plan, exact_tiny)
         for name, value in got.items():
             if name not in tied and not close(value, exact[name], scale):
-                assert within_rounding(plan, snap, name, value, exact[name], scale), (name, value, exact[name], force_numpy)
+                assert within_rounding(plan, snap, name, value, exact[name], scale), (name, value, exact[name], path)
+
+
+def agree(rules: Rules, plan, snapshot: dict) -> None:
+    """The plain-Python kernel (or its documented numpy fallback) and the numpy kernel against the exact path."""
+    snap = rules.snapshot(snapshot)
+
+    def kernel(force_numpy: bool) -> Run:
+        def run() -> tuple[dict[str, Any], str]:
+            evaluation = evaluate_snapshot(rules.kernel, snap, force_numpy=force_numpy)
+            # which backend ran: numpy when asked; else the plain-Python kernel, or numpy for a documented IEEE reason only
+            assert evaluation.backend == "numpy" if force_numpy else (evaluation.backend == "python") == (evaluation.fallback is None)
+            assert evaluation.fallback in (None, "asked for", "division by zero", "overflow", "math domain error", "undefined value")
+            return evaluation.values, f"{evaluation.backend} ({evaluation.fallback})"
+        return run
+
+    agree_with_exact(plan, snap, snapshot, [kernel(False), kernel(True)])
 
 
 def test_the_rounding_allowance_follows_the_condition_of_the_output():

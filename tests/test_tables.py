@@ -393,3 +393,41 @@ def test_an_old_date_gets_the_old_gate_collateral_table():
     assert [t.valid_from for t in on.receipt.tables if t.table == "gate/margin-adjustment-factors"] == ["2024-12-02"]
     with pytest.raises(SnapshotError, match="KAS"):  # the table of 1 Dec 2024 has no KAS row (the 8th batch came on 2 Dec)
         marginspec.evaluate("gate/multi_currency_margin", dict(snap, as_of="2024-12-01"))
+
+
+def test_bundled_tables_stop_where_their_sources_stop():
+    """Gate's recorded BTC_USDT risk limits end at 5,000,000 USDT: a larger position is an error naming the table,
+    the contract and the value, not a rate nobody published. OKX's generated MARGIN-pair tiers end at tier 10."""
+    import marginspec
+    from marginspec.errors import EvaluationError
+
+    data = json.loads((EXAMPLES / "gate" / "examples" / "single_currency_margin.json").read_text())
+    position = next(p for p in data["positions"] if p["contract"] == "BTC_USDT")
+    position["size"] = 4_900_000 / (position["quanto_multiplier"] * position["mark_price"])
+    assert marginspec.evaluate("gate/single_currency_margin", data).value("position_value", "BTC_USDT") == pytest.approx(4_900_000)
+    position["size"] = 5_100_000 / (position["quanto_multiplier"] * position["mark_price"])
+    with pytest.raises(EvaluationError, match=r"beyond the last tier of table 'risk_limits' for 'BTC_USDT' \(its tiers end at 5,000,000\)"):
+        marginspec.evaluate("gate/single_currency_margin", data)
+    margin = {"as_of": "2023-07-01", "currencies": [{"currency": "BTC", "cash_balance": 0, "usd_price": 30000},
+                                                    {"currency": "USDT", "cash_balance": 20_000_000, "usd_price": 1}],
+              "margin_positions": [{"inst_id": "BTC-USDT", "base_currency": "BTC", "quote_currency": "USDT", "base_assets": 360,
+                                    "quote_assets": 0, "base_liability": 0, "quote_liability": 360 * 30000, "margin_mark_price": 30000}]}
+    with pytest.raises(EvaluationError, match=r"beyond the last tier of table 'margin_tiers' for 'BTC-USDT' \(its tiers end at 350\)"):
+        marginspec.evaluate("okx/single_currency_margin", margin)
+
+
+def test_a_bundled_deduction_that_disagrees_with_its_tiers_is_refused(make_rules):
+    """Gate's risk-limit deductions are declared deduction_of maintenance_rate: a refreshed table whose tiers
+    changed but whose deductions did not is a located error, not a quick form that silently disagrees."""
+    import datetime as dt
+
+    root = make_rules(quantities={"q": quantity("1")})
+    src = bundled_dir("exchanges") / "gate" / "tables" / "futures-risk-limit-tiers" / "2025-07-29.yaml"
+    folder = root.parent / "exchanges" / "gate" / "tables" / "futures-risk-limit-tiers"
+    folder.mkdir(parents=True)
+    text = src.read_text().replace('valid_from: "2025-07-29"', 'valid_from: "2099-01-01"')
+    assert "maintenance_rate: 0.0045, initial_rate: 0.009009, leverage_max: 111, deduction: 500" in text
+    (folder / "2099-01-01.yaml").write_text(text.replace("maintenance_rate: 0.0045, initial_rate: 0.009009", "maintenance_rate: 0.005, initial_rate: 0.009009"))
+    rules = Rules(Catalog([root]).load("gate/single_currency_margin", dt.date(2099, 1, 2)))
+    with pytest.raises((RuleFileError, RuleFileErrors), match=r"tier BTC_USDT\[1\] deduction is 500, but its tiers give 1000"):
+        rules.kernel

@@ -50,7 +50,7 @@ USDT_CELLS = {
     "okx/multi_currency_margin": [("currencies", "USDT", "usd_price", "coin"), ("positions", "BTC-USDT-SWAP", "mark_price", "quote"),
                                   ("positions", "ETH-USDT-SWAP", "mark_price", "quote"), ("positions", "SOL-USDT-SWAP", "mark_price", "quote")],
 }
-KEYS = {"currencies": "currency", "positions": ("inst_id", "contract"), "margin_positions": "pair", "options_positions": "options_name"}
+KEYS = {"currencies": "currency", "positions": ("inst_id", "contract"), "margin_positions": "inst_id", "options_positions": "contract"}
 
 
 def example(spec: str) -> dict[str, Any]:

@@ -149,6 +149,8 @@ class Compiler(StepBuilder):
                 self.index_var(IndexVar(f"_acct_{name}", name, ACCOUNT, "account"))
                 idx = self.index_var(IndexVar(f"_grp_{name}", ax.group_of, name, "group", field=ax.by))
                 self.declare(name, Term("ref", Shape(ax.group_of), target=name, index=idx), "axes")
+                # its row key on its own rows, axis.by (the value its rows group by): read keyed tables per group
+                self.declare(f"{name}.{ax.by}", Term("text", Shape(name), field=ax.by), "axes", name)
 
     def _identities(self, name: str, inp: model.Input) -> dict[str, Any] | None:
         if not inp.unit_identities:

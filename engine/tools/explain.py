@@ -38,7 +38,18 @@ class Explainer:
         self.rs, self.result, self.snap = rs, result, snap
         self.seen: set[str] = set()
 
+    def qualified_key(self, name: str) -> str | None:
+        """The axis whose row key `name` is, written axis.key (a row axis) or axis.by (a grouping axis, on its rows)."""
+        axis_name, _, field = name.partition(".")
+        axis = self.rs.axes.get(axis_name)
+        if axis is not None and field and field in (axis.key, axis.by):
+            return axis_name
+        return None
+
     def axis_of(self, name: str) -> str | None:
+        qualified = self.qualified_key(name)
+        if qualified is not None:
+            return qualified
         for section in ("inputs", "quantities", "thresholds"):
             entry = self.rs.section(section).get(name)
             if entry is not None:
@@ -59,6 +70,8 @@ class Explainer:
         axis = self.axis_of(name)
         if axis == ACCOUNT:
             return self.snap.account.get(name)
+        if self.qualified_key(name) is not None and axis in self.snap.keys:
+            return {k: k for k in self.snap.keys[axis]}  # a row's key is its own value
         if axis in self.snap.rows:
             group = self.rs.axes.get(name)
             field = group.by if group is not None and group.group and group.by else name
@@ -111,7 +124,11 @@ class Explainer:
                 v = self.at(node.id, axis, key)
                 if v is not None and node.id not in ("inf", "true", "false"):
                     put(node, v)
-            elif not isinstance(node, ast.Attribute):  # table.column is not a value
+            elif isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name):  # axis.key; table.column is not a value
+                v = self.at(f"{node.value.id}.{node.attr}", axis, key)
+                if v is not None:
+                    put(node, v)
+            elif not isinstance(node, ast.Attribute):
                 for part in ast.iter_child_nodes(node):
                     if isinstance(part, ast.expr):
                         walk(part)
