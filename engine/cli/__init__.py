@@ -20,9 +20,9 @@ from ..errors import MarginspecError, RuleFileError, RuleFileErrors, UsageError
 from ..report.text import printable
 from ..source.catalog import RULES_ENV
 from ..version import __version__
-from . import analysis, checking, common, evaluate, payloads, rules
+from . import analysis, checking, common, evaluate, payloads, rules, tables
 
-COMMAND_MODULES = (rules, evaluate, checking, analysis, payloads)
+COMMAND_MODULES = (rules, evaluate, checking, analysis, payloads, tables)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -10,18 +10,19 @@ from typing import Any
 
 from ..errors import PayloadError, UsageError
 from ..source.catalog import Catalog, bundled_dir
-from .mapper import Imported, Reported, import_snapshot, load_payloads, reported_values, table_rows
+from .mapper import Imported, Reported, import_snapshot, load_payloads, reported_values
 from .mapping import Mapping, load_mapping, mapping_files, venues_with_mappings
 from .payloads import Payload, UnreadablePayload, data_digest, read_payload
+from .tables import KeyTiers, Tier, table_rows, targets_reading
 
-__all__ = ["Imported", "Mapping", "Payload", "Reported", "exchange_roots", "import_snapshot", "load_payloads",
-           "payload_sources", "reported_values", "snapshot_mapping", "table_rows"]
+__all__ = ["Imported", "KeyTiers", "Mapping", "Payload", "Reported", "Tier", "exchange_roots", "import_snapshot", "load_payloads",
+           "payload_sources", "reported_values", "snapshot_mapping", "table_mapping", "table_rows", "targets_reading"]
 
 
 def exchange_roots(catalog: Catalog) -> list[Path]:
     """The exchanges folders beside the catalog's rules folders, user folders first, then the bundled one."""
     bundled = bundled_dir("exchanges").resolve()
-    users = [(r.parent / "exchanges").resolve() for r in reversed(catalog.roots)]
+    users = [p.resolve() for p in reversed(catalog.exchange_dirs)] + [(r.parent / "exchanges").resolve() for r in reversed(catalog.roots)]
     return list(dict.fromkeys([p for p in users if p.is_dir() and p != bundled] + [bundled]))
 
 
@@ -38,6 +39,18 @@ def snapshot_mapping(catalog: Catalog, venue: str) -> Mapping:
         names = ", ".join(m.file for m in with_snapshot) or "none"
         raise UsageError(f"venue {venue!r} needs exactly one payload mapping with a snapshot section (found: {names})")
     return with_snapshot[0]
+
+
+def table_mapping(catalog: Catalog, venue: str) -> Mapping:
+    """The venue's payload mapping that makes tables (the one mapping file with a `tables` section)."""
+    roots = exchange_roots(catalog)
+    files = mapping_files(roots, venue, bundled_dir("exchanges"))
+    with_tables = [m for m in (load_mapping(path, shown) for path, shown in files) if m.tables]
+    if len(with_tables) != 1:
+        known = ", ".join(v for v in venues_with_mappings(roots)) or "none"
+        found = ", ".join(m.file for m in with_tables) or "none"
+        raise UsageError(f"venue {venue!r} needs exactly one payload mapping with a tables section (found: {found}; venues with mappings: {known})")
+    return with_tables[0]
 
 
 def payload_sources(items: list[str | Path] | list[Any] | dict[str, Any]) -> list[tuple[str, Any, str]]:
