@@ -1,6 +1,6 @@
 """Venue payloads into snapshots: the bundled documentation samples import and evaluate, every kind of bad
-payload is one located error (exit 3, nothing written), the mapping format is checked with file:line:column,
-and the mapper reads tables too."""
+payload is one located error (exit 3, nothing written) and the mapping format is checked with file:line:column
+(tables from payloads: tests/test_table_import.py)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from marginspec import api
 from marginspec.errors import PayloadError, RuleFileError, RuleFileErrors, UsageError
-from marginspec.ingest import load_payloads, payload_sources, snapshot_mapping, table_rows
+from marginspec.ingest import snapshot_mapping
 from marginspec.ingest.mapping import load_mapping
 from marginspec.source.catalog import Catalog
 
@@ -289,7 +289,7 @@ snapshot:
 
 
 @pytest.mark.parametrize("field, expected", [
-    ("{path: cashBal, formula: cashBal * 2}", r"m\.yaml:15:25: a field needs exactly one of path, formula, template, constant, first_of \(it has path, formula\)"),
+    ("{path: cashBal, formula: cashBal * 2}", r"m\.yaml:15:25: a field needs exactly one of path, formula, template, constant, param, first_of \(it has path, formula\)"),
     ("{formula: sum(cashBal)}", r"m\.yaml:15:35: sum\(\) over rows is not available: a payload formula reads the values of one row"),
     ("{formula: \"__import__('os')\"}", r"m\.yaml:15:35: '__import__' is not a function"),
     ("{formula: cashBal ** x}", r"m\.yaml:15:46: exponents must be number literals"),
@@ -328,19 +328,6 @@ def test_no_venue_name_or_endpoint_path_in_engine_code():
              for i, line in enumerate(p.read_text(encoding="utf-8").splitlines(), 1)
              if re.search(r"\b(okx|gate)\b|/api/v\d|/unified/|/futures/", line, re.I)]
     assert found == []
-
-
-# ---------------------------------------------------------------- table rows (for dated table files, issue 9)
-
-
-def test_a_mapping_can_make_table_rows():
-    okx = snapshot_mapping(Catalog(), "okx")
-    rows = table_rows(okx, "position_tiers", load_payloads(okx, payload_sources([OKX / "public_position_tiers.json"])))
-    assert rows == {"BTC-USDT": [{"lower": 0.0, "upper": 50.0, "mmr": 0.03, "imr": 0.1, "max_lever": 10.0}]}
-    gate = snapshot_mapping(Catalog(), "gate")
-    tiers = table_rows(gate, "risk_limit_tiers", load_payloads(gate, payload_sources([GATE / "futures_usdt_risk_limit_tiers.json"])))
-    assert [(r["upper"], r["maintenance_rate"], r["deduction"]) for r in tiers["ZTX_USDT"]] == \
-        [(20000.0, 0.01, 0.0), (30000.0, 0.013, 60.0), (50000.0, 0.015, 120.0), (70000.0, 0.02, 370.0), (100000.0, 0.025, 720.0)]
 
 
 def test_usage_errors_for_unknown_venues_and_times():

@@ -20,9 +20,9 @@ from ..errors import MarginspecError, RuleFileError, RuleFileErrors, UsageError
 from ..report.text import printable
 from ..source.catalog import RULES_ENV
 from ..version import __version__
-from . import analysis, batch, checking, common, evaluate, payloads, plot, rules, whatif
+from . import analysis, batch, checking, common, evaluate, payloads, plot, rules, tables, whatif
 
-COMMAND_MODULES = (rules, evaluate, checking, analysis, whatif, plot, payloads, batch)
+COMMAND_MODULES = (rules, evaluate, checking, analysis, whatif, plot, payloads, tables, batch)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -6,7 +6,7 @@ types, defaults and enum values). The mapper reads every payload, tells the
 account mode and the time, builds each row and converts each value to the
 input's type; problems are collected over all payloads and raised together
 (PayloadError: file, JSON path, message), so nothing is half-imported. It also
-reads the values the venue reports, for reconcile, and the rows of tier tables."""
+reads the values the venue reports, for reconcile (tier tables' rows: ingest/tables)."""
 
 from __future__ import annotations
 
@@ -107,7 +107,7 @@ class Mapper:
                     self.problems.append((payload.file, exc.path, exc.message))
                     continue
                 for row in rows:
-                    reader = RowReader(self.mapping, source, row, self.joins)
+                    reader = RowReader(self.mapping, source, row, self.joins, payload.params)
                     keep = guarded(partial(reader.holds, source.condition), self.problems)
                     if keep is True:
                         out.append(reader)
@@ -357,14 +357,17 @@ class SnapshotBuilder(Mapper):
         return out
 
 
-def load_payloads(mapping: Mapping, sources: list[tuple[str, Any, str]]) -> list[Payload]:
-    """Recognise every (name, parsed JSON, sha256); raises PayloadError listing all problems."""
+def load_payloads(mapping: Mapping, sources: list[tuple[str, Any, str]],
+                  requests: list[tuple[str | None, dict[str, str]]] | None = None) -> list[Payload]:
+    """Recognise every (name, parsed JSON, sha256); raises PayloadError listing all problems. `requests` says, per
+    source, the endpoint it is known to answer (a download) or None, and its request's query parameters."""
     from .payloads import recognise
 
     problems: list[Problem] = []
     out: list[Payload] = []
-    for name, data, digest in sources:
-        found = recognise(mapping, name, data, digest)
+    for i, (name, data, digest) in enumerate(sources):
+        endpoint, params = requests[i] if requests else (None, {})
+        found = recognise(mapping, name, data, digest, endpoint, params)
         if isinstance(found, list):
             problems += found
         else:
@@ -465,33 +468,5 @@ def reported_values(mapping: Mapping, payloads: list[Payload]) -> list[Reported]
                     continue
                 out.append(Reported(block.axis, key, label, rf.quantity, float(number), file, path, rf.tolerance, rf.note,
                                     block.source.endpoint))
-    mapper.fail()
-    return out
-
-
-def table_rows(mapping: Mapping, table: str, payloads: list[Payload]) -> dict[str, list[dict[str, Any]]]:
-    """The tiers of one table target, per key, from the payloads: {key: [{lower, upper, column...}]},
-    numbers as floats and an empty bound as None (no limit), in payload order."""
-    mapper = Mapper(mapping, payloads)
-    out: dict[str, list[dict[str, Any]]] = {}
-    for source in mapping.tables[table].sources:
-        for reader in mapper.rows(source):
-            key = mapper.read_field(reader, source.key, f"{table} key") if source.key else MISSING
-            if key is MISSING:
-                continue
-            row: dict[str, Any] = {}
-            for name, spec in source.fields.items():
-                value = mapper.read_field(reader, spec, f"{table}.{name}")
-                if value is MISSING:
-                    continue
-                if value is EMPTY:
-                    row[name] = None
-                    continue
-                number = number_of(value)
-                if number is None:
-                    mapper.problems.append((reader.row.file, reader.row.path, f"{table}.{name}: expected a number, got {describe(value)}"))
-                    continue
-                row[name] = float(number)
-            out.setdefault(str(key), []).append(row)
     mapper.fail()
     return out

@@ -12,7 +12,8 @@ way to get each value, formulas that parse) with file:line:column."""
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +24,7 @@ from .formula import RowFormula
 from .paths import FieldPath, RowsPath
 
 NOT_SET: Any = object()
-KINDS = ("path", "formula", "template", "constant", "first_of")
+KINDS = ("path", "formula", "template", "constant", "param", "first_of")
 _TEMPLATE_PART = re.compile(r"\{([^{}]*)\}")
 DEFAULT_TOLERANCE = (1e-12, 1e-9)
 
@@ -57,10 +58,12 @@ class FieldSpec:
     formula: RowFormula | None = None
     template: tuple[tuple[str, str | None], ...] = ()  # (literal text, name read after it or None)
     constant: Any = NOT_SET
+    param: str | None = None
     first_of: tuple[FieldSpec, ...] = ()
     split: tuple[str, int] | None = None
     mapping: dict[str, Any] | None = None
     default: Any = NOT_SET
+    means_empty: tuple[Any, ...] = ()
     optional: bool = False
     when: Condition | None = None
     note: str | None = None
@@ -76,6 +79,8 @@ class FieldSpec:
             return "template " + "".join(lit + ("{" + name + "}" if name is not None else "") for lit, name in self.template)
         if self.kind == "constant":
             return f"constant {self.constant!r}"
+        if self.kind == "param":
+            return f"the request parameter {self.param}"
         return "first of: " + "; ".join(alt.describe() for alt in self.first_of)
 
     def reads(self) -> list[str]:
@@ -87,6 +92,15 @@ class FieldSpec:
         if self.kind == "template":
             return [name for _, name in self.template if name is not None]
         return [r for alt in self.first_of for r in alt.reads()]
+
+
+@dataclass(frozen=True)
+class Bounds:
+    """How a venue's tier bounds become lower-open tiers: integer bounds both inclusive (a tier's lower may be
+    the previous upper + gap), or rows with upper bounds only (the first tier starts at first_lower)."""
+
+    gap: Decimal = Decimal(0)
+    first_lower: Decimal | None = None
 
 
 @dataclass(frozen=True)
@@ -102,6 +116,8 @@ class Source:
     note: str | None = None
     key: FieldSpec | None = None  # tables and reported rows: the row's key
     fill: bool = False  # only keys no earlier source gave
+    bounds: Bounds = Bounds()  # tables: how the bounds are written
+    beyond_last: dict[str, FieldSpec] | None = None  # tables: an open tier above a bounded last tier
 
 
 @dataclass(frozen=True)
@@ -109,6 +125,18 @@ class Collection:
     name: str
     optional: bool
     sources: tuple[Source, ...]
+    description: str | None = None
+
+
+@dataclass(frozen=True)
+class TableTarget:
+    """A dated table some endpoints fill: `tables import` writes a version of `table` from their rows."""
+
+    name: str
+    table: str  # venue/name
+    sources: tuple[Source, ...]
+    carried_columns: tuple[str, ...]
+    where: Location
     description: str | None = None
 
 
@@ -130,6 +158,18 @@ class ReportedRows:
 
 
 @dataclass(frozen=True)
+class Param:
+    """A query parameter of an endpoint's request (the response does not repeat it)."""
+
+    name: str
+    description: str
+    required: bool = False
+    default: str | None = None
+    values: tuple[str, ...] = ()
+    send: bool = True
+
+
+@dataclass(frozen=True)
 class Endpoint:
     name: str
     request: str
@@ -143,6 +183,9 @@ class Endpoint:
     key: str | None = None
     time: tuple[FieldPath, str] | None = None
     note: str | None = None
+    public: bool = False
+    flatten: bool = False
+    params: dict[str, Param] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -177,9 +220,10 @@ class Mapping:
     endpoints: dict[str, Endpoint]
     modes: tuple[ModeRule, ...]
     snapshot: dict[str, Collection]
-    tables: dict[str, Collection]
+    tables: dict[str, TableTarget]
     reported: tuple[ReportedRows, ...]
     notes: tuple[str, ...] = ()
+    base_url: str | None = None
 
     def doc_url(self, endpoint: Endpoint) -> str | None:
         """The documentation address of an endpoint (its `doc`: a document id or a URL)."""
@@ -200,6 +244,7 @@ class _Loader:
         self.doc = doc
         self.problems: list[RuleFileError] = []
         self.endpoint_names = set(doc.data["endpoints"])
+        self.current_endpoint = ""  # the endpoint of the source being read: `param` names one of its params
 
     def loc(self, path: PathKey, key: bool = False) -> Location:
         return self.doc.where(path, key=key)
@@ -266,7 +311,7 @@ class _Loader:
                 self.fail(path + ("join",), "join reads a path of the joined row; give `path`")
         if "on" in raw and "join" not in raw:
             self.fail(path + ("on",), "`on` goes with `join`")
-        if kind in ("constant", "first_of", "formula") and ("split" in raw or "map" in raw):
+        if kind in ("constant", "first_of", "formula", "param") and ("split" in raw or "map" in raw):
             self.fail(path, f"split and map apply to a path or a template, not to a {kind}")
         spec: dict[str, Any] = {"where": where, "kind": kind}
         if kind == "path":
@@ -281,6 +326,12 @@ class _Loader:
             spec["template"] = self.template(raw["template"], path + ("template",))
         elif kind == "constant":
             spec["constant"] = raw["constant"]
+        elif kind == "param":
+            declared = self.doc.data["endpoints"].get(self.current_endpoint, {}).get("params", {})
+            if raw["param"] not in declared:
+                known = ", ".join(sorted(declared)) or "none"
+                self.fail(path + ("param",), f"param {raw['param']!r} is not a parameter of endpoint {self.current_endpoint!r} (its params: {known})")
+            spec["param"] = raw["param"]
         else:
             spec["first_of"] = tuple(self.field(alt, path + ("first_of", i), choices) for i, alt in enumerate(raw["first_of"]))
         if "join" in raw:
@@ -293,6 +344,7 @@ class _Loader:
             spec["mapping"] = dict(raw["map"])
         if "default" in raw:
             spec["default"] = raw["default"]
+        spec["means_empty"] = tuple(raw.get("means_empty", ()))
         spec["optional"] = bool(raw.get("optional", False))
         spec["when"] = self.condition(raw.get("when"), path + ("when",), choices)
         spec["note"], spec["assumption"] = raw.get("note"), raw.get("assumption")
@@ -311,6 +363,7 @@ class _Loader:
 
     def source(self, raw: dict[str, Any], path: PathKey, with_key: bool = False) -> Source:
         self.endpoint_ref(raw["endpoint"], path + ("endpoint",))
+        self.current_endpoint = raw["endpoint"]
         let_raw = raw.get("let", {})
         choices = self.choices_of(let_raw)
         let = {n: self.field(v, path + ("let", n), choices) for n, v in let_raw.items()}
@@ -319,9 +372,37 @@ class _Loader:
             self.fail(path + ("let", clash[0]), f"{clash[0]!r} is both a let name and a field")
         fields = {n: self.field(v, path + ("fields", n), choices) for n, v in raw.get("fields", {}).items()}
         key = self.field(raw["key"], path + ("key",), choices) if with_key and "key" in raw else None
+        given = raw.get("bounds", {})
+        bounds = Bounds(Decimal(str(given.get("gap", 0))), Decimal(str(given["first_lower"])) if "first_lower" in given else None)
+        beyond = ({n: self.field(v, path + ("beyond_last", "fields", n), choices) for n, v in raw["beyond_last"]["fields"].items()}
+                  if "beyond_last" in raw else None)
         return Source(self.loc(path), raw["endpoint"], RowsPath.parse(raw["rows"]) if "rows" in raw else None,
                       self.condition(raw.get("where"), path + ("where",), choices), let, fields, raw.get("note"), key,
-                      bool(raw.get("fill", False)))
+                      bool(raw.get("fill", False)), bounds, beyond)
+
+    def table_target(self, name: str, raw: dict[str, Any]) -> TableTarget:
+        """A table target: its sources give upper, lower (or bounds.first_lower) and columns; the table's columns
+        themselves are checked against the table when it is imported (and by `check`)."""
+        path: PathKey = ("tables", name)
+        sources = []
+        for i, s in enumerate(raw["sources"]):
+            src = self.source(s, path + ("sources", i), with_key=True)
+            sources.append(src)
+            if "upper" not in src.fields:
+                self.fail(path + ("sources", i, "fields"), "a table source gives `upper` (the tier's upper bound; an empty value: no limit)")
+            if ("lower" in src.fields) == (src.bounds.first_lower is not None):
+                self.fail(path + ("sources", i, "fields"), "a table source gives `lower`, or says bounds.first_lower (the rows give upper bounds only), not both")
+            columns = set(src.fields) - {"lower", "upper"}
+            if src.beyond_last is not None and set(src.beyond_last) != columns:
+                self.fail(path + ("sources", i, "beyond_last", "fields"), f"the open tier gives the columns the rows give ({', '.join(sorted(columns))}), "
+                                                                         f"not {', '.join(sorted(src.beyond_last))}")
+        carried = tuple(raw.get("carried_columns", ()))
+        for c in carried:
+            if any(c in s.fields for s in sources):
+                self.fail(path + ("carried_columns",), f"column {c!r} is both given by a source and carried")
+        if raw["table"].split("/")[0] != self.doc.data["venue"]:
+            self.fail(path + ("table",), f"table {raw['table']!r} is not a table of venue {self.doc.data['venue']!r}")
+        return TableTarget(name, raw["table"], tuple(sources), carried, self.loc(path, key=True), raw.get("description"))
 
     def reported(self, raw: dict[str, Any], path: PathKey, default_tol: tuple[float, float]) -> ReportedRows:
         src = self.source({**raw, "fields": {}}, path, with_key=True)
@@ -345,8 +426,14 @@ class _Loader:
         if doc is not None and doc not in self.doc.data["documents"] and not re.match(r"^https?://", doc):
             self.fail(path + ("doc",), f"doc {doc!r} is neither a document id of this file nor a URL")
         time = (FieldPath.parse(raw["time"]["path"]), raw["time"]["unit"]) if "time" in raw else None
+        params = {n: Param(n, p["description"], p.get("required", False), p.get("default"), tuple(p.get("values", ())), p.get("send", True))
+                  for n, p in raw.get("params", {}).items()}
+        for n, p in params.items():
+            if p.default is not None and p.values and p.default not in p.values:
+                self.fail(path + ("params", n, "default"), f"default {p.default!r} is not one of its values ({', '.join(p.values)})")
         return Endpoint(name, raw["request"], tuple(raw["identify"]), self.loc(path, key=True), doc, raw.get("description"),
-                        raw.get("data"), raw.get("envelope", True), raw.get("single", False), raw.get("key"), time, raw.get("note"))
+                        raw.get("data"), raw.get("envelope", True), raw.get("single", False), raw.get("key"), time, raw.get("note"),
+                        raw.get("public", False), raw.get("flatten", False), params)
 
     def build(self, name: str) -> Mapping:
         d = self.doc.data
@@ -364,16 +451,13 @@ class _Loader:
         for cname, body in d.get("snapshot", {}).items():
             sources = tuple(self.source(s, ("snapshot", cname, "sources", i)) for i, s in enumerate(body["sources"]))
             snapshot[cname] = Collection(cname, body.get("optional", False), sources, body.get("description"))
-        tables = {}
-        for tname, body in d.get("tables", {}).items():
-            sources = tuple(self.source(s, ("tables", tname, "sources", i), with_key=True) for i, s in enumerate(body["sources"]))
-            tables[tname] = Collection(tname, False, sources, body.get("description"))
+        tables = {tname: self.table_target(tname, body) for tname, body in d.get("tables", {}).items()}
         reported = tuple(self.reported(r, ("reported", i), tolerance) for i, r in enumerate(d.get("reported", [])))
         self.check_joins(endpoints, snapshot, tables, reported)
         if self.problems:
             raise RuleFileErrors(self.problems)
         return Mapping(d["venue"], name, self.doc.file, d["title"], d.get("description"), d["documents"], envelope.get("data", ""),
-                       errors, tolerance, endpoints, tuple(modes), snapshot, tables, reported, tuple(d.get("notes", [])))
+                       errors, tolerance, endpoints, tuple(modes), snapshot, tables, reported, tuple(d.get("notes", [])), d.get("base_url"))
 
     def check_joins(self, endpoints: dict[str, Endpoint], *groups: Any) -> None:
         """A join reads the joined endpoint's rows by its key field, which must be declared."""
@@ -390,7 +474,7 @@ class _Loader:
         snapshot, tables, reported = groups
         for coll in list(snapshot.values()) + list(tables.values()):
             for src in coll.sources:
-                for spec in list(src.let.values()) + list(src.fields.values()) + [src.key]:
+                for spec in list(src.let.values()) + list(src.fields.values()) + list((src.beyond_last or {}).values()) + [src.key]:
                     visit(spec)
         for rep in reported:
             for spec in list(rep.source.let.values()) + [rep.source.key] + [f.value for f in rep.fields.values()]:

@@ -12,13 +12,13 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
 from ..errors import json_path
-from ..source.datafile import JsonProblem, read_data
+from ..source.datafile import JsonProblem, parse_json, read_data
 from .mapping import Endpoint, Mapping
 from .paths import MISSING, FieldPath, Row, describe
 
@@ -37,6 +37,7 @@ class Payload:
     rows: list[Row]
     sha256: str
     times: list[dt.datetime]
+    params: dict[str, str] = field(default_factory=dict)  # the request's query parameters, where known
 
 
 class UnreadablePayload(Exception):
@@ -58,11 +59,29 @@ def read_payload(source: str | Path) -> tuple[Any, str]:
     try:
         data = read_data(name, MAX_PAYLOAD_BYTES)
     except JsonProblem as exc:
-        where = f"line {exc.line}, column {exc.column}: " if exc.line else ""
-        raise UnreadablePayload((name, exc.path, f"{where}{exc.message}")) from None
+        raise UnreadablePayload(_unreadable(name, exc)) from None
     if name == "-":
         return data, data_digest(data)
     return data, hashlib.sha256(Path(name).read_bytes()).hexdigest()
+
+
+def parse_payload(name: str, raw: bytes) -> Any:
+    """The JSON of a response received as bytes (a download), refused as a payload file would be."""
+    try:
+        if len(raw) > MAX_PAYLOAD_BYTES:
+            raise JsonProblem(f"the response is larger than {MAX_PAYLOAD_BYTES} bytes")
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise JsonProblem(f"not UTF-8 text (byte {exc.start})") from None
+        return parse_json(text)
+    except JsonProblem as exc:
+        raise UnreadablePayload(_unreadable(name, exc)) from None
+
+
+def _unreadable(name: str, exc: JsonProblem) -> Problem:
+    where = f"line {exc.line}, column {exc.column}: " if exc.line else ""
+    return (name, exc.path, f"{where}{exc.message}")
 
 
 def _venue_error(mapping: Mapping, file: str, data: Any) -> Problem | None:
@@ -89,6 +108,8 @@ def _data_rows(mapping: Mapping, endpoint: Endpoint, file: str, data: Any) -> li
     if value is MISSING:
         return None
     parents = (top,) if where else ()
+    if isinstance(value, list) and endpoint.flatten and value and all(isinstance(item, list) for item in value):
+        return [Row(item, json_path(path, i, j), file, parents) for i, inner in enumerate(value) for j, item in enumerate(inner)]
     if isinstance(value, list):
         return [Row(item, json_path(path, i), file, parents) for i, item in enumerate(value)]
     return [Row(value, path, file, parents)]
@@ -99,14 +120,18 @@ def _fits(endpoint: Endpoint, rows: list[Row]) -> bool:
     return isinstance(first, dict) and all(k in first for k in endpoint.identify)
 
 
-def recognise(mapping: Mapping, file: str, data: Any, digest: str) -> Payload | list[Problem]:
-    """Match one parsed response to an endpoint of the mapping and check its rows' shape."""
+def recognise(mapping: Mapping, file: str, data: Any, digest: str, endpoint: str | None = None,
+              params: dict[str, str] | None = None) -> Payload | list[Problem]:
+    """Match one parsed response to an endpoint of the mapping (or check it is the response of `endpoint`, the
+    one requested) and check its rows' shape; `params` are the request's query parameters, where known."""
     bad = _venue_error(mapping, file, data)
     if bad:
         return [bad]
     candidates: list[tuple[Endpoint, list[Row]]] = []
     empty = False
     for ep in mapping.endpoints.values():
+        if endpoint is not None and ep.name != endpoint:
+            continue
         rows = _data_rows(mapping, ep, file, data)
         if rows is None:
             continue
@@ -121,6 +146,10 @@ def recognise(mapping: Mapping, file: str, data: Any, digest: str) -> Payload | 
             return [(file, mapping.data, f"{where} is an empty array: there are no rows to read (an account without positions "
                                          "needs no positions payload; leave the file out)")]
         keys = _keys_of(mapping, data)
+        if endpoint is not None:
+            ep = mapping.endpoints[endpoint]
+            return [(file, "", f"not the response of {ep.request} that {mapping.file} reads: its rows have {keys}; expected rows with "
+                               f"{', '.join(ep.identify)}")]
         known = "; ".join(f"{ep.request} ({', '.join(ep.identify)})" for ep in mapping.endpoints.values())
         return [(file, "", f"not a payload that {mapping.file} reads: its rows have {keys}; expected the response of one of: {known}")]
     best = max(len(ep.identify) for ep, _ in candidates)
@@ -151,7 +180,7 @@ def recognise(mapping: Mapping, file: str, data: Any, digest: str) -> Payload | 
                 times.append(when)
     if problems:
         return problems
-    return Payload(file, ep.name, data, rows, digest, times)
+    return Payload(file, ep.name, data, rows, digest, times, dict(params or {}))
 
 
 def _epoch(value: Any, unit: str) -> dt.datetime | str | None:

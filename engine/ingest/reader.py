@@ -96,8 +96,9 @@ class Joins:
 class RowReader:
     """Reads the values of one row of one source; `reads` collects the payload cells used."""
 
-    def __init__(self, mapping: Mapping, source: Source, row: Row, joins: Joins):
+    def __init__(self, mapping: Mapping, source: Source, row: Row, joins: Joins, params: dict[str, str] | None = None):
         self.mapping, self.source, self.row, self.joins = mapping, source, row, joins
+        self.params = params or {}  # the query parameters of the request the row's payload answers
         self.reads: set[tuple[str, str]] = set()  # every cell read for the value being read (see start)
         self._locals: dict[str, tuple[Any, set[tuple[str, str]]]] = {}
         self.label = ""  # the value being read, for messages about the let names it uses
@@ -197,6 +198,8 @@ class RowReader:
             return self.finish(spec, EMPTY, label)
         if spec.kind == "constant":
             return spec.constant
+        if spec.kind == "param":
+            return self.param(spec, label)
         if spec.kind == "formula":
             out = self.formula_value(spec.formula, label)
             return self.finish(spec, out if out is EMPTY or isinstance(out, bool) else Decimal(repr(out)), label)
@@ -224,10 +227,24 @@ class RowReader:
             raw = EMPTY
         return self.finish(spec, raw, label, row.file, path)
 
+    def param(self, spec: FieldSpec, label: str) -> Any:
+        """A query parameter of the request the payload answers: the response does not repeat it, so it is known
+        only when the request was made here or the user says it."""
+        name = spec.param or ""
+        if name in self.params:
+            return self.finish(spec, self.params[name], label)
+        if spec.optional or spec.default is not NOT_SET:
+            return self.finish(spec, EMPTY, label)
+        declared = self.mapping.endpoints[self.source.endpoint].params[name]
+        values = f" (one of {', '.join(declared.values)})" if declared.values else ""
+        raise ValueProblem(self.row.file, "", f"{label}: needs the request parameter {name}{values} ({declared.description}), which the "
+                                               f"response of {self.mapping.endpoints[self.source.endpoint].request} does not repeat: say "
+                                               f"which request the payload answers ({name}=VALUE)")
+
     def finish(self, spec: FieldSpec, raw: Any, label: str, file: str | None = None, path: str | None = None) -> Any:
         """Split, map and default a value read by `spec`."""
         file, path = file or self.row.file, path or self.row.path
-        value = EMPTY if raw in ("", None) else raw
+        value = EMPTY if raw in ("", None) or (not isinstance(raw, bool) and raw in spec.means_empty) else raw
         if spec.split is not None and value is not EMPTY:
             if not isinstance(value, str):
                 raise ValueProblem(file, path, f"{label}: expected text to split, got {describe(value)}")

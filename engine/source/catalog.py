@@ -25,7 +25,7 @@ RULE_FILE = re.compile(r"^([0-9]{4}-[0-9]{2}-[0-9]{2})\.yaml\Z")
 SPEC = re.compile(r"([a-z][a-z0-9_]*)/([a-z][a-z0-9_-]*)(?:@([0-9]{4}-[0-9]{2}-[0-9]{2}))?")
 DATE = re.compile(r"([0-9]{4})-([0-9]{2})-([0-9]{2})")
 MAX_EXTENDS = 32  # rule files in one `extends` chain; real chains are a handful long
-TABLE_META = ("schema", "documents", "table", "valid_from", "valid_to")
+TABLE_META = ("schema", "documents", "table", "valid_from", "valid_to", "carried_over", "imported")
 """Keys of a table file that describe the file, not the table body."""
 
 
@@ -107,7 +107,10 @@ class Venue:
 class Catalog:
     """The rule sets visible from the bundled folder plus user folders."""
 
-    def __init__(self, rule_dirs: list[Path] | None = None):
+    def __init__(self, rule_dirs: list[Path] | None = None, exchange_dirs: list[Path] | None = None):
+        """`exchange_dirs`: exchanges/ folders to take table versions from besides the bundled one and those beside
+        the rules folders (last wins): where `tables import` writes, so that it merges into what it wrote before."""
+        self.exchange_dirs = [Path(p) for p in exchange_dirs or []]
         extra = [Path(argument(p, (str, Path), "rules", "a list of folders (str or Path)"))
                  for p in argument(rule_dirs or [], (list, tuple), "rules", "a list of folders (str or Path)")]
         env = os.environ.get(RULES_ENV)
@@ -153,7 +156,7 @@ class Catalog:
         """Every table version below the bundled exchanges/ folder and the exchanges/ folders beside user rules
         folders; a user folder's version of a table and date replaces the bundled one."""
         found: dict[tuple[str, str], TableFileEntry] = {}
-        roots = [bundled_dir("exchanges")] + [r.parent / "exchanges" for r in self.roots[1:]]
+        roots = [bundled_dir("exchanges")] + [r.parent / "exchanges" for r in self.roots[1:]] + self.exchange_dirs
         for root in dict.fromkeys(r for r in roots if r.is_dir()):
             for path in sorted(root.glob("*/tables/*/*.yaml")):
                 m = RULE_FILE.match(path.name)

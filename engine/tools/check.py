@@ -150,6 +150,7 @@ def _check_mappings(catalog: Catalog, compiled: dict[str, Rules]) -> int:
     invalid files."""
     from ..ingest import exchange_roots
     from ..ingest.mapping import check_against_rules, load_mapping, mapping_files
+    from ..ingest.tables import target_problems
     from ..source.catalog import bundled_dir
 
     invalid = 0
@@ -161,9 +162,11 @@ def _check_mappings(catalog: Catalog, compiled: dict[str, Rules]) -> int:
             try:
                 mapping = load_mapping(path, shown)
                 problems = check_against_rules(mapping, [r.ruleset for r in compiled.values() if r.ruleset.venue == venue])
+                problems += target_problems(mapping, catalog)
                 if problems:
                     raise RuleFileErrors(problems)
-                print(f"ok    {shown}  ({len(mapping.endpoints)} endpoints, {sum(len(r.fields) for r in mapping.reported)} reported values)")
+                print(f"ok    {shown}  ({len(mapping.endpoints)} endpoints, {sum(len(r.fields) for r in mapping.reported)} reported values, "
+                      f"{len(mapping.tables)} tables)")
             except (RuleFileError, RuleFileErrors) as exc:
                 invalid += 1
                 print(f"FAIL  {shown}\n{_indent(str(exc))}")
