@@ -209,6 +209,19 @@ def test_the_normal_distribution_is_one_primary_wherever_it_is_printed(make_rule
         assert values["square"] == pytest.approx(phi**2, rel=1e-12) and values["square"] <= 1
 
 
+def test_constants_beyond_an_int64_are_printed_as_the_double_they_are(make_rules):
+    """A literal 1e299 is read exactly (a 300-digit integer): printed as such, numpy could not take it
+    (OverflowError, exit 4) and the plain-Python kernel compared a double with the exact integer."""
+    accounts = {"x": {"axis": "account", "type": "number", "unit": "1", "description": "x"}}
+    root = make_rules(inputs=accounts, quantities={
+        "capped": quantity("if(1e299 <= x, -0.0, 1e299)", unit="1"), "big": quantity("x + 12345678901234567890", unit="1"),
+    })
+    for values in three_paths(load(root), snap(account={"x": 1e299})):
+        assert values["capped"] == 0.0 and values["big"] == pytest.approx(1e299, rel=1e-15)
+    for values in three_paths(load(root), snap(account={"x": 2})):
+        assert values["capped"] == 1e299 and values["big"] == 12345678901234567892.0
+
+
 def test_generated_names_never_collide(make_rules):
     """Tables a.b_c and a_b.c, and references built from axis and input names, used to share one name."""
     col = lambda c: {c: {"unit": "ratio", "description": c}}

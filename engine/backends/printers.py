@@ -25,6 +25,16 @@ class _Named:
     def _print_Symbol(self, expr: sympy.Symbol) -> str:
         return self.names.get(expr.name, expr.name)
 
+    def _print_Integer(self, expr: sympy.Integer) -> str:
+        """Integers a double holds exactly as integers; larger ones (a literal 1e299 is read exactly) as the
+        double they are evaluated as, so that numpy can take them and both kernels compare the same number."""
+        return str(int(expr)) if abs(int(expr)) <= 2**53 else repr(float(expr))
+
+    def _print_Rational(self, expr: sympy.Rational) -> str:
+        if max(abs(expr.p), expr.q) <= 2**53:
+            return super()._print_Rational(expr)  # type: ignore[misc]
+        return repr(float(expr))
+
     def _print(self, expr: Any, **kwargs: Any) -> str:
         """sympy parenthesises an operand by the precedence of the *sympy* expression: a function is an atom.
         A function this module prints as an expression (Φ as erfc(...)/2) must then come out as one primary,
