@@ -32,12 +32,6 @@ class FusedCode(PythonCode):
     """The plain-Python printer for numba: min, max, floor and ceiling call the compiled definitions of
     semantics.py, and a Piecewise whose conditions all fail is undefined (NaN), not None."""
 
-    def _nested(self, fn: str, args: tuple[Any, ...]) -> str:
-        out = self._print(args[0])
-        for a in args[1:]:
-            out = f"{fn}({out}, {self._print(a)})"
-        return out
-
     def _print_Min(self, expr: sympy.Min) -> str:
         return self._nested("rt.minimum", expr.args)
 

@@ -25,6 +25,13 @@ class _Named:
     def _print_Symbol(self, expr: sympy.Symbol) -> str:
         return self.names.get(expr.name, expr.name)
 
+    def _nested(self, fn: str, args: tuple[Any, ...]) -> str:
+        """fn(fn(a, b), c): an n-ary min or max as nested two-argument calls."""
+        out = self._print(args[0])
+        for a in args[1:]:
+            out = f"{fn}({out}, {self._print(a)})"
+        return out
+
     def _print_Integer(self, expr: sympy.Integer) -> str:
         """Integers a double holds exactly as integers; larger ones (a literal 1e299 is read exactly) as the
         double they are evaluated as, so that numpy can take them and both kernels compare the same number."""
@@ -68,12 +75,6 @@ class NumpyCode(_Named, NumPyPrinter):
                 out = self._print(value)
             else:
                 out = f"numpy.where({self._print(cond)}, {self._print(value)}, {out})"
-        return out
-
-    def _nested(self, fn: str, args: tuple[Any, ...]) -> str:
-        out = self._print(args[0])
-        for a in args[1:]:
-            out = f"{fn}({out}, {self._print(a)})"
         return out
 
     def _print_Min(self, expr: sympy.Min) -> str:

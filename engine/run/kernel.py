@@ -94,17 +94,31 @@ def _import(source: bytes, name: str, origin: str) -> ModuleType:
     return module
 
 
-def _kernel(source: bytes, name: str, origin: str, path: Path | None, cached: bool) -> Kernel:
-    module = _import(source, name, origin)
-    runtime_plan = plan_from_json(module.PLAN_JSON)
-    return Kernel(
-        plan=runtime_plan,
-        batch=module.batch_kernel,
-        single=module.single_kernel,
-        numpy_tables={n: runtime.numpy_table(t) for n, t in runtime_plan.tables.items()},
-        path=path,
-        cached=cached,
-    )
+def _generated_module(name: str, what: str, generate: Callable[[], bytes]) -> tuple[ModuleType, Path | None, bool]:
+    """The generated module `name` from the disk cache (verified), else from `generate()` (then cached where it
+    can be): (module, its cache path, whether it came from the cache). An entry that passed its hash check
+    but cannot be loaded is ours, so it is discarded and rebuilt rather than failing every run."""
+    entry = f"{name}.py"
+    path = cache.entry_path(entry)
+    origin = f"<{what}, {path or 'not cached'}>"
+    source = cache.read_entry(entry)
+    if source is not None:
+        try:
+            return _import(source, name, origin), path, True
+        except Exception as exc:
+            cache.discard(entry, f"it cannot be loaded ({type(exc).__name__}: {exc})")
+    source = generate()
+    cache.write_entry(entry, source)
+    return _import(source, name, origin), path, False
+
+
+def _plan(rs: RuleSet, plan: Plan | None, names: tuple[str, ...] | None) -> Plan:
+    """The plan of `rs` (compiled unless given), cut down to `names` when given."""
+    from ..ir.compiler import compile_plan
+    from ..ir.select import select_plan
+
+    plan = plan or compile_plan(rs)
+    return plan if names is None else select_plan(plan, names)
 
 
 _loaded: dict[str, Kernel] = {}
@@ -142,30 +156,13 @@ def load_fused(rs: RuleSet, names: tuple[str, ...] | None = None) -> Kernel:
     key = cache.key_of(cache_key(rs), "fused", *(names or ()))
     if key in _loaded:
         return _loaded[key]
-    name = f"marginspec_fused_{key}"
-    entry = f"{name}.py"
-    path = cache.entry_path(entry)
-    origin = f"<marginspec fused kernel {rs.ref}, {path or 'not cached'}>"
-    source = cache.read_entry(entry)
-    module = None
-    if source is not None:
-        try:
-            module = _import(source, name, origin)
-        except Exception as exc:  # it passed its hash check, so it is ours: rebuild it
-            cache.discard(entry, f"it cannot be loaded ({type(exc).__name__}: {exc})")
-    cached = module is not None
-    if module is None:
+
+    def generate() -> bytes:
         from ..backends.fused_kernel import generate_fused
-        from ..ir.compiler import compile_plan
 
-        plan = compile_plan(rs)
-        if names is not None:
-            from ..ir.select import select_plan
+        return generate_fused(_plan(rs, None, names)).encode("utf-8")
 
-            plan = select_plan(plan, names)
-        source = generate_fused(plan).encode("utf-8")
-        cache.write_entry(entry, source)
-        module = _import(source, name, origin)
+    module, path, cached = _generated_module(f"marginspec_fused_{key}", f"marginspec fused kernel {rs.ref}", generate)
     kernel = dataclasses.replace(base, batch=module.fused_kernel, path=path, cached=cached, backend="fused", locate=base.batch)
     _loaded[key] = kernel
     return kernel
@@ -179,28 +176,10 @@ def load_kernel(rs: RuleSet, plan: Plan | None = None, names: tuple[str, ...] | 
     key = cache_key(rs) if names is None else cache.key_of(cache_key(rs), "select", *names)
     if key in _loaded:
         return _loaded[key]
-    name = f"marginspec_kernel_{key}"
-    entry = f"{name}.py"
-    path = cache.entry_path(entry)
-    origin = f"<marginspec kernel {rs.ref}, {path or 'not cached'}>"
-    source = cache.read_entry(entry)
-    kernel = None
-    if source is not None:
-        try:
-            kernel = _kernel(source, name, origin, path, cached=True)
-        except Exception as exc:  # it passed its hash check, so it is ours: rebuild it rather than fail every run
-            cache.discard(entry, f"it cannot be loaded ({type(exc).__name__}: {exc})")
-    if kernel is None:
-        if plan is None:
-            from ..ir.compiler import compile_plan
-
-            plan = compile_plan(rs)
-        if names is not None:
-            from ..ir.select import select_plan
-
-            plan = select_plan(plan, names)
-        source = module_source(plan, rs).encode("utf-8")
-        cache.write_entry(entry, source)
-        kernel = _kernel(source, name, origin, path, cached=False)
+    module, path, cached = _generated_module(f"marginspec_kernel_{key}", f"marginspec kernel {rs.ref}",
+                                             lambda: module_source(_plan(rs, plan, names), rs).encode("utf-8"))
+    runtime_plan = plan_from_json(module.PLAN_JSON)
+    kernel = Kernel(plan=runtime_plan, batch=module.batch_kernel, single=module.single_kernel,
+                    numpy_tables={n: runtime.numpy_table(t) for n, t in runtime_plan.tables.items()}, path=path, cached=cached)
     _loaded[key] = kernel
     return kernel
