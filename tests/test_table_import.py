@@ -20,7 +20,7 @@ from marginspec.errors import PayloadError, RuleFileError, RuleFileErrors, Usage
 from marginspec.ingest import fetch, load_payloads, payload_sources, table_mapping, table_rows
 from marginspec.ingest.mapping import load_mapping
 from marginspec.ingest.tables import target_problems
-from marginspec.source.catalog import Catalog
+from marginspec.source.catalog import Catalog, bundled_dir
 
 from payload_helpers import ROOT, SAMPLES, copy_with, run
 
@@ -331,10 +331,12 @@ def test_the_folder_beside_rules_is_the_default_and_the_bundled_checkout_is_refu
     code, out, _ = cli(capsys, "tables", "import", "gate", str(LOAN_MARGIN), "--valid-from", DAY, "--rules", str(rules))
     assert code == 0 and (tmp_path / "mine" / "exchanges" / "gate" / "tables" / "borrow-maintenance-margin" / f"{DAY}.yaml").is_file()
     assert "marginspec --rules" not in out  # the rules folder is already given
-    monkeypatch.chdir(ROOT)
+    home = bundled_dir("exchanges").parent  # the checkout (editable install) or the installed package (pip install .)
+    monkeypatch.chdir(home)
     code, _, err = cli(capsys, "tables", "import", "gate", str(LOAN_MARGIN), "--valid-from", DAY)
-    assert code == 2 and "marginspec's own checkout (give -o . to write there on purpose)" in err
-    assert not (ROOT / "exchanges" / "gate" / "tables" / "borrow-maintenance-margin" / f"{DAY}.yaml").exists()
+    where = "marginspec's own checkout (give -o . to write there on purpose)" if home == ROOT.resolve() else "is the installed package"
+    assert code == 2 and where in err
+    assert not (home / "exchanges" / "gate" / "tables" / "borrow-maintenance-margin" / f"{DAY}.yaml").exists()
 
 
 @pytest.mark.parametrize("args, message", [
