@@ -10,6 +10,7 @@ from pathlib import Path
 import marginspec
 import pytest
 from marginspec.api import Rules
+from marginspec.errors import EvaluationError
 from marginspec.source.catalog import Catalog
 from marginspec.tools.solve import parse_cells, sensitivity, solve, with_value
 
@@ -109,3 +110,12 @@ def test_sensitivity_and_solve_follow_the_worst_scenario(make_rules):
                  "worst[A]": pytest.approx(-0.1, rel=1e-12)}
     sol = solve(rules, data, "charge", 5, ["size[A]"])  # -2 (-0.1 size - 0.4) = 5  ->  size = 21
     assert sol.method == "symbolic" and sol.root == pytest.approx(21, rel=1e-12)
+
+
+def test_a_target_undefined_for_the_snapshot_as_given_is_that_error_not_a_crash(make_rules):
+    """The search compared 'undefined' with 0 at its starting point (TypeError, exit 4)."""
+    root = make_rules(quantities={"ratio": quantity("balance / price", axis="currency", unit="coin^2/USD")})
+    rules = Rules(Catalog([root]).load("t/m@2025-01-01"))
+    data = {"as_of": "2025-02-01", "currencies": [{"currency": "USDT", "balance": 0, "price": 0}]}
+    with pytest.raises(EvaluationError, match="ratio has no defined value"):
+        solve(rules, data, "ratio[USDT]", 1, ["balance[USDT]"])

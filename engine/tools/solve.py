@@ -233,6 +233,8 @@ def solve(rules: Rules, data: dict[str, Any], target: str, value: float, specs: 
         except (EvaluationError, SnapshotError):  # undefined there, or outside the input's declared range
             return None
 
+    # undefined for the snapshot as given: that evaluation error (quantity, row, formula's place), not a search
+    quantity_at(rules, with_value(rules, data, cells, cells[0].base), name, key)
     found = bracket(f, cells[0].base)
     if found is None:
         low, high = sorted(scan_limits(cells[0].base))
