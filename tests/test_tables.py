@@ -63,16 +63,16 @@ def snapshot(as_of: str, **extra: Any) -> dict[str, Any]:
     return {"as_of": as_of, "currencies": [{"currency": "BTC", "balance": 10}], **extra}
 
 
-@pytest.mark.parametrize("as_of, rate, version", [("2025-02-01", 1.0, "2025-01-01"), ("2025-03-01", 0.9, "2025-03-01"),
-                                                  ("2025-05-31", 0.9, "2025-03-01"), ("2026-01-01", 0.8, "2025-06-01")])
-def test_the_table_version_in_force_on_the_evaluation_date_is_used(dated, as_of, rate, version):
+@pytest.mark.parametrize("as_of, rate, version, until", [("2025-02-01", 1.0, "2025-01-01", "2025-03-01"), ("2025-03-01", 0.9, "2025-03-01", "2025-06-01"),
+                                                         ("2025-05-31", 0.9, "2025-03-01", "2025-06-01"), ("2026-01-01", 0.8, "2025-06-01", None)])
+def test_the_table_version_in_force_on_the_evaluation_date_is_used(dated, as_of, rate, version, until):
     import marginspec
 
     result = marginspec.evaluate("t/m", snapshot(as_of), rules=[dated])
     assert result.receipt.version == "2025-01-01"  # one rule-file version throughout
     assert result.value("discounted", "BTC") == pytest.approx(10 * rate)
     [used] = result.receipt.tables
-    assert (used.name, used.table, used.valid_from) == ("rates", "t/rates", version)
+    assert (used.name, used.table, used.valid_from, used.valid_to) == ("rates", "t/rates", version, until)  # until the next version
     assert used.file.endswith(f"t/tables/rates/{version}.yaml")
     assert used.file in result.receipt.files
 

@@ -207,18 +207,21 @@ class Catalog:
         """One table version as a model, its documents, and its parsed document (for locations)."""
         doc = self._table_doc(e)
         body = {k: v for k, v in doc.data.items() if k not in TABLE_META}
-        body["version"] = model.TableVersion(table=e.id, valid_from=e.valid_from, valid_to=doc.data.get("valid_to"), file=e.display)
+        body["version"] = model.TableVersion(table=e.id, valid_from=e.valid_from, valid_to=self._table_until(e, doc), file=e.display)
         table = build_entry("tables", e.id, body, Origin(doc, ()))
         return table, {k: model.SourceDocument.model_validate(v) for k, v in doc.data["documents"].items()}, doc
+
+    def _table_until(self, e: TableFileEntry, doc: Any) -> str | None:
+        """The first day a table version is no longer in force: its valid_to, else the next version's valid_from."""
+        later = [v.valid_from for v in self.tables.get(e.id, []) if v.valid_from > e.valid_from]
+        return doc.data.get("valid_to") or (min(later) if later else None)
 
     def table_spans(self, tid: str) -> list[TableSpan]:
         """Every version of a table with the days it is in force and its status."""
         out = []
-        versions = self.tables.get(tid, [])
-        for i, e in enumerate(versions):
-            table, _, doc = self.read_table(e)
-            until = doc.data.get("valid_to") or (versions[i + 1].valid_from if i + 1 < len(versions) else None)
-            out.append(TableSpan(e, until, table.status_text(), table.status_counts()))
+        for e in self.tables.get(tid, []):
+            table, _, _ = self.read_table(e)
+            out.append(TableSpan(e, table.version.valid_to if table.version else None, table.status_text(), table.status_counts()))
         return out
 
     def _read_venue(self, path: Path) -> None:
