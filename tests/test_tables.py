@@ -77,6 +77,23 @@ def test_the_table_version_in_force_on_the_evaluation_date_is_used(dated, as_of,
     assert used.file in result.receipt.files
 
 
+@pytest.mark.parametrize("as_of, read", [("2025-02-01", {"rates": ["BTC (via *)", "ETH (via *)"]}), ("2025-03-01", {}),
+                                          ("2026-01-01", {"rates": ["ETH (via *)"]})])
+def test_the_receipt_names_the_keys_read_from_illustrative_rows(dated, as_of, read, capsys):
+    """2025-01-01: the whole table is illustrative; 2025-03-01: real; 2025-06-01: BTC real, the "*" rows
+    (ETH's) illustrative. evaluate says so on a note line."""
+    import marginspec
+    from marginspec.cli import main
+
+    coins = [{"currency": "BTC", "balance": 10}, {"currency": "ETH", "balance": 5}]
+    assert marginspec.evaluate("t/m", {"as_of": as_of, "currencies": coins}, rules=[dated]).receipt.illustrative == read
+    path = dated.parent / "snapshot.json"
+    path.write_text(json.dumps({"as_of": as_of, "currencies": coins}))
+    assert main(["--rules", str(dated), "evaluate", "t/m", str(path)]) == 0
+    notes = [line for line in capsys.readouterr().out.splitlines() if line.startswith("note: tables with illustrative rows")]
+    assert len(notes) == bool(read) and all("rates [" in n for n in notes)
+
+
 def test_an_old_date_gets_the_old_table_even_with_a_pinned_version(dated):
     cat = Catalog([dated])
     import datetime as dt

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 from ..ir.plan import ACCOUNT
 from ..run.result import Result
 from ..source.ruleset import RuleSet
-from .amounts import COIN_SYMBOLS, amount, coin_symbol, row_coin_field, table, unit_label, usd_prices
+from .amounts import COIN_SYMBOLS, amount, coin_symbol, row_coin_field, table, terminal_width, unit_label, usd_prices
 
 if TYPE_CHECKING:  # diff imports sympy, which the evaluation summary must not load
     from ..run.snapshot import Snapshot
@@ -114,9 +114,16 @@ def row_table(rs: RuleSet, result: Result, axis: str, names: list[str], keys: li
 
 
 def warning_lines(result: Result) -> list[str]:
-    """One line per `not_modelled` entry the snapshot trips: what the version in force leaves out."""
-    return [f"warning: not modelled: {w.message}" + (f" [{', '.join(w.rows[:8])}{', ...' if len(w.rows) > 8 else ''}]" if w.rows else "")
-            + f" ({w.name})" for w in result.warnings]
+    """One line per `not_modelled` entry the snapshot trips (what the version in force leaves out), and one
+    naming the tables whose illustrative rows (not the venue's figures) this snapshot reads."""
+    lines = [f"warning: not modelled: {w.message}" + (f" [{', '.join(w.rows[:8])}{', ...' if len(w.rows) > 8 else ''}]" if w.rows else "")
+             + f" ({w.name})" for w in result.warnings]
+    read = result.receipt.illustrative
+    if read:
+        text = "note: tables with illustrative rows (not the venue's figures) at keys this snapshot has: " + "; ".join(
+            f"{name} [{', '.join(keys[:8])}{', ...' if len(keys) > 8 else ''}]" for name, keys in read.items())
+        lines += textwrap.wrap(text, terminal_width(), subsequent_indent="  ", break_on_hyphens=False)
+    return lines
 
 
 def grid_table(result: Result, name: str, unit: str | None, rs: RuleSet | None = None, prices: dict[str, float] | None = None) -> list[str]:

@@ -84,6 +84,7 @@ class Receipt(_Model):
     as_of: str
     computed_at: str
     backend: str
+    illustrative: dict[str, list[str]] = {}  # table name -> keys read whose rows include illustrative ones (see illustrative_reads)
 
 
 class Result(_Model):
@@ -246,6 +247,33 @@ def warnings_of(rs: RuleSet, plan: Plan, snap: Snapshot, values: dict[str, Any])
     return out
 
 
+def illustrative_reads(rs: RuleSet, plan: Plan, snap: Snapshot) -> dict[str, list[str]]:
+    """The tables this snapshot reads where what it reads is not all the venue's: per table, each key it reads
+    whose tiers include an illustrative row (`"ETH (via *)"` where the key falls to the table's "*" rows), or
+    `["*"]` for a table read without a key. Rows are judged per key, not per tier read."""
+    def illustrative(table_name: str, key: str) -> bool:
+        table = rs.tables[table_name]
+        return any(table.status_of(key, i) == "illustrative" for i in range(len(table.tiers.get(key, ()))))
+
+    out: dict[str, list[str]] = {}
+    keyed = set()
+    for iv, grouped in plan.index_kinds[3]:
+        name = iv.table or ""
+        keyed.add(name)
+        if name not in rs.tables:  # a keyed parameter, compiled as a table: a parameter is cited, not marked by rows
+            continue
+        texts = snap.keys[iv.axis] if grouped else [r.get(iv.field or "") for r in ({ACCOUNT: [snap.account]} | snap.rows).get(iv.axis, [])]
+        keys = plan.tables[name].keys
+        for text, at in zip(texts, snap.index[iv.name]):
+            if at >= 0 and illustrative(name, keys[at]):
+                shown = str(text) if keys[at] == str(text) else f"{text} (via {keys[at]})"
+                out.setdefault(name, []).append(shown)
+    for name in plan.tables:
+        if name not in keyed and name in rs.tables and illustrative(name, "*"):
+            out[name] = ["*"]
+    return {name: sorted(set(shown)) for name, shown in out.items()}
+
+
 def build_result(rs: RuleSet, plan: Plan, snap: Snapshot, ev: Evaluation, at: dt.date) -> Result:
     trace: dict[str, TraceEntry] = {}
     for section, kind, formula_field in (("quantities", "quantity", "formula"), ("thresholds", "threshold", "when")):
@@ -270,6 +298,7 @@ def build_result(rs: RuleSet, plan: Plan, snap: Snapshot, ev: Evaluation, at: dt
         schema_version=SCHEMA_VERSION,
         engine_version=__version__, evaluation_date=at.isoformat(), as_of=snap.as_of.isoformat(),
         computed_at=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"), backend=ev.backend,
+        illustrative=illustrative_reads(rs, plan, snap),
     )
     grids = {g.name: {c: list(v) for c, v in g.columns.items()} for g in plan.grid_axes.values()}
     return Result(ruleset=rs.ref, title=rs.title, receipt=receipt, values=_by_row(plan, ev.values, snap.keys, set(rs.not_modelled)),
