@@ -55,7 +55,13 @@ PARAMS: dict[str, Any] = {k: (list(p.value) if isinstance(p.value, tuple) else p
 
 
 def _tiers(name: str) -> dict[str, list[dict[str, Any]]]:
-    return {k: [dict(r) for r in rows] for k, rows in _RS.tables[name].tiers.items()}
+    """A table's tiers per key; where the table says `beyond: last`, its last tier goes on (no upper bound)."""
+    table = _RS.tables[name]
+    tiers = {k: [dict(r) for r in rows] for k, rows in table.tiers.items()}
+    if table.beyond == "last":
+        for rows in tiers.values():
+            rows[-1]["upper"] = None
+    return tiers
 
 
 def _padded(tiers: dict[str, list[dict[str, Any]]], keys: list[str], column: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
