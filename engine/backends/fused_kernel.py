@@ -18,6 +18,7 @@ identifiers), numbers printed by sympy and fixed templates reach the text."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import sympy
@@ -130,64 +131,58 @@ class FusedGenerator(StepVisitor[None]):
 
     # ---------- steps
 
-    def elementwise(self, step: Elementwise) -> None:
-        out = step.out.name
+    def row_value(self, out: str, compute: Callable[[], str]) -> None:
+        """The value of `out` for the current row (at each of its grid points, if it has a grid): `compute()`
+        emits what it needs and returns the value's code, which goes to out's target and is stored and checked."""
         grid = self.grid(out) > 0
-        names = {sym.name: self.value(sym.name) for sym in step.expr.free_symbols}
-        temps, reduced = with_shared_subexpressions(step.expr, f"_c{self.ids[out]}_")
-        printer = FusedCode(names, prefix=f"_m{self.ids[out]}_")
         if grid:
             self.loop_grid(out)
-        for name, sub in temps:
-            self.emit(f"{name} = {printer.doprint(sub)}")
-            names[name] = name
         target = self.target(out)
-        self.emit(f"{target} = {printer.doprint(reduced)}")
+        self.emit(f"{target} = {compute()}")
         self.store(out, target)
         if grid:
             self.depth -= 1
 
+    def elementwise(self, step: Elementwise) -> None:
+        out = step.out.name
+        names = {sym.name: self.value(sym.name) for sym in step.expr.free_symbols}
+        temps, reduced = with_shared_subexpressions(step.expr, f"_c{self.ids[out]}_")
+        printer = FusedCode(names, prefix=f"_m{self.ids[out]}_")
+
+        def compute() -> str:
+            for name, sub in temps:
+                self.emit(f"{name} = {printer.doprint(sub)}")
+                names[name] = name
+            return printer.doprint(reduced)
+
+        self.row_value(out, compute)
+
     def gather(self, step: Gather) -> None:
-        out, src = step.out.name, step.source
-        grid = self.grid(out) > 0
-        if grid:
-            self.loop_grid(out)
+        src = step.source
         if self.plan.indexes[step.index].how == "account":
             read = self.value(src)
         else:
             array = f"in_{src}" if src in self.inputs else self.array(src)
             read = f"{array}[{self.index(step.index)}{', s' if self.grid(src) else ''}]"
-        target = self.target(out)
-        self.emit(f"{target} = {read}")
-        self.store(out, target)
-        if grid:
-            self.depth -= 1
+        self.row_value(step.out.name, lambda: read)
 
     def lookup(self, step: Lookup) -> None:
-        out, t = step.out.name, step.table
+        t = step.table
         if t not in self.tables:
             self.tables.append(t)
-        grid = self.grid(out) > 0
-        if grid:
-            self.loop_grid(out)
         k = self.index(step.key) if step.key else "0"
         x = self.value(step.arg)
         tid, cid = self.table_ids[t], list(self.plan.tables[t].columns).index(step.column)  # numbered: injective
         tiers = f"tl{tid}[{k}]"
+        lower_open = self.plan.tables[t].interval == "lower_open"
         if step.mode == "step":
-            lower_open = self.plan.tables[t].interval == "lower_open"
             read = f"tc{tid}_{cid}[{k}, rt.tier_position({tiers}, {x}, {lower_open}, tb{tid}[{k}])]"
         else:
-            lower_open = self.plan.tables[t].interval == "lower_open"
             read = f"rt.progressive({tiers}, tu{tid}[{k}], tc{tid}_{cid}[{k}], {x}, {lower_open}, tb{tid}[{k}])"
         read = f"(math.nan if {x} != {x} else {read})"
         if step.default is not None:
             read = f"({number_code(step.default)} if {k} < 0 else {read})"
-        target = self.target(out)
-        self.emit(f"{target} = {read}")
-        self.store(out, target)
-        if grid:
-            self.depth -= 1
+        self.row_value(step.out.name, lambda: read)
 
     def aggregate(self, step: Aggregate) -> None:
         if step.index is None:
