@@ -261,22 +261,18 @@ class FusedGenerator(StepVisitor[None]):
                 self.emit(f"if not {self.value(step.mask or '')}: continue")
         self.accumulate(step.op, cell, src)
         if counting:
-            self.emit(f"{self.count_cell(step)} += 1")
+            self.emit(f"{self.cell(step, counts=True)} += 1")
         self.depth -= opened
 
-    def cell(self, step: Aggregate) -> str:
+    def cell(self, step: Aggregate, counts: bool = False) -> str:
+        """Where an aggregation accumulates for the current row (at grid point s): its value, or with `counts`
+        the number of rows it has taken (for a default over no rows)."""
         out = step.out.name
         s = ", s" if self.grid(out) else ""
         if step.out.shape.rows == ACCOUNT:
-            return f"w_{out}[s]" if s else f"v_{out}"
-        return f"{self.array(out)}[{self.index(step.index or '')}{s}]"
-
-    def count_cell(self, step: Aggregate) -> str:
-        out = step.out.name
-        s = ", s" if self.grid(out) else ""
-        if step.out.shape.rows == ACCOUNT:
-            return f"k_{out}[s]" if s else f"k_{out}"
-        return f"k_{out}[{self.index(step.index or '')}{s}]"
+            name = f"k_{out}" if counts else f"w_{out}" if s else f"v_{out}"
+            return f"{name}[s]" if s else name
+        return f"{f'k_{out}' if counts else self.array(out)}[{self.index(step.index or '')}{s}]"
 
     # ---------- blocks
 
