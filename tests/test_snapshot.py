@@ -40,6 +40,8 @@ def problems(rules: Rules, data) -> dict[str, str]:
         (lambda d: d.pop("as_of"), "as_of", "required field is missing"),
         (lambda d: d.update(extra=1), "extra", "unknown field"),
         (lambda d: d.update(positions={}), "positions", "valid list"),
+        # a key that is not a plain name is quoted with its escapes: a newline in it cannot break the message's lines
+        (lambda d: d["positions"][0].update({"mark\nprice": 1}), "positions[0]['mark\\nprice']", "unknown field"),
     ],
 )
 def test_invalid_snapshots_say_where_and_what_was_expected(demo, demo_snapshot, edit, path, message):

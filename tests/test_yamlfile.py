@@ -45,8 +45,11 @@ def test_billion_laughs_cannot_expand():
 
 
 def test_deep_nesting_and_large_files_are_bounded():
-    with pytest.raises(RuleFileError, match="nesting"):
-        parse_yaml("a: " + "[" * 200 + "]" * 200, "deep.yaml")
+    # refused at the node that goes too deep, also where the composer would otherwise recurse past Python's limit
+    for depth in (41, 200, 5000):
+        with pytest.raises(RuleFileError, match=r"^deep\.yaml:1:44: YAML syntax: nesting deeper than 40 levels"):
+            parse_yaml("a: " + "[" * depth + "]" * depth, "deep.yaml")
+    parse_yaml("a: " + "[" * 39 + "]" * 39, "deep.yaml")
     with pytest.raises(RuleFileError, match="larger than"):
         parse_yaml("a: '" + "x" * 2_100_000 + "'", "big.yaml")
 
