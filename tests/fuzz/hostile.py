@@ -319,19 +319,21 @@ HOSTILE_SCALARS: list[Any] = [
 
 
 def hostile_values() -> st.SearchStrategy[Any]:
-    deep = st.integers(30, 120).map(lambda n: json.loads("[" * n + "1" + "]" * n))
+    # nested across both limits (YAML 40, JSON 64), and shallow enough to copy without reaching Python's stack limit
+    deep = st.integers(30, 80).map(lambda n: json.loads("[" * n + "1" + "]" * n))
     return st.sampled_from(HOSTILE_SCALARS) | numbers() | st.text(ALPHABET, max_size=20) | deep
 
 
-def paths(doc: Any, prefix: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
-    """Every path to a value inside `doc` (dict keys and list indexes)."""
-    out = [prefix]
-    if isinstance(doc, dict):
-        for k, v in doc.items():
-            out += paths(v, (*prefix, k))
-    elif isinstance(doc, list):
-        for i, v in enumerate(doc):
-            out += paths(v, (*prefix, i))
+def paths(doc: Any) -> list[tuple[Any, ...]]:
+    """Every path to a value inside `doc` (dict keys and list indexes), in document order. Without recursion:
+    a mutation may have put a list nested a hundred deep into the document, deeper than the stack allows."""
+    out: list[tuple[Any, ...]] = []
+    todo: list[tuple[tuple[Any, ...], Any]] = [((), doc)]
+    while todo:
+        prefix, value = todo.pop()
+        out.append(prefix)
+        children = list(value.items()) if isinstance(value, dict) else list(enumerate(value)) if isinstance(value, list) else []
+        todo += [((*prefix, k), v) for k, v in reversed(children)]
     return out
 
 
