@@ -222,6 +222,19 @@ def test_constants_beyond_an_int64_are_printed_as_the_double_they_are(make_rules
         assert values["capped"] == 1e299 and values["big"] == 12345678901234567892.0
 
 
+def test_or_and_and_of_a_grid_value_and_a_rows_x_grid_value_broadcast(make_rules):
+    """sympy printed `or` for numpy as logical_or.reduce((a, b)), which stacks a (scenario) and b (position x
+    scenario) into one array first: a ValueError (exit 4) on the numpy kernel, found by the fuzz suite."""
+    root = make_rules(
+        axes={"scenario": {"grid": {"move": "moves"}, "description": "grid"}},
+        parameters={"moves": {"value": [-0.1, 0.05, 0.1], "unit": "ratio", "assumption": "test"}},
+        quantities={"hit": quantity("if(move == 0.05 or size * move > 0, 1, 0)", axis="position x scenario", unit="ratio"),
+                    "both": quantity("if(move > 0 and size * move > 0, 1, 0)", axis="position x scenario", unit="ratio")})
+    data = snap([{"currency": "USDT"}], [{"inst_id": "A", "settle": "USDT", "size": 10}, {"inst_id": "B", "settle": "USDT", "size": -4}])
+    for values in three_paths(load(root), data):
+        assert values["hit"] == [[0, 1, 1], [1, 1, 0]] and values["both"] == [[0, 1, 1], [0, 0, 0]]
+
+
 def test_generated_names_never_collide(make_rules):
     """Tables a.b_c and a_b.c, and references built from axis and input names, used to share one name."""
     col = lambda c: {c: {"unit": "ratio", "description": c}}

@@ -77,6 +77,14 @@ class NumpyCode(_Named, NumPyPrinter):
                 out = f"numpy.where({self._print(cond)}, {self._print(value)}, {out})"
         return out
 
+    def _print_Or(self, expr: sympy.Or) -> str:
+        """Nested two-argument calls, which broadcast: sympy's logical_or.reduce((a, b)) first stacks its operands
+        into one array, which fails for a value on the grid beside one on rows x grid."""
+        return self._nested("numpy.logical_or", expr.args)
+
+    def _print_And(self, expr: sympy.And) -> str:
+        return self._nested("numpy.logical_and", expr.args)
+
     def _print_Min(self, expr: sympy.Min) -> str:
         return self._nested("numpy.minimum", expr.args)
 
