@@ -74,6 +74,7 @@ def test_numbers_are_the_exact_decimals_written(demo_compiler):
     [
         ("cash_balnce + 1", "unknown name 'cash_balnce' (did you mean cash_balance", 1),
         ("1 + ", "syntax error", None),
+        ("size + 1and 2", "syntax error: invalid decimal literal", 8),  # a warning to Python, an error here (no stray warning)
         ("cash_balance.real", "attribute access is not allowed", 1),
         ("().__class__.__mro__", "attribute access is not allowed", 1),
         ("__import__('os').system('touch /tmp/x')", "only named functions can be called", 1),

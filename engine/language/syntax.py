@@ -16,6 +16,7 @@ import functools
 import io
 import itertools
 import tokenize
+import warnings
 from dataclasses import dataclass
 
 from ..errors import Location, RuleFileError
@@ -94,7 +95,9 @@ def _parse(text: str) -> Formula:
         if tok.type == tokenize.OP and tok.string == "%":
             raise _Refusal("% is not allowed: write a percentage as a ratio (3% is 0.03), or divide by 100", *tok.start)
     try:
-        tree = ast.parse(_rename_if(text, tokens), mode="eval")
+        with warnings.catch_warnings():  # Python only warns of `1and 2` (invalid decimal literal): a syntax error here
+            warnings.simplefilter("error", SyntaxWarning)
+            tree = ast.parse(_rename_if(text, tokens), mode="eval")
     except SyntaxError as exc:
         raise _Refusal(f"syntax error: {exc.msg}", exc.lineno or 1, (exc.offset or 1) - 1) from None
     except ValueError as exc:  # e.g. an integer of more digits than Python converts

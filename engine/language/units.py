@@ -10,6 +10,7 @@ its own, so a ratio and a percentage never mix silently."""
 from __future__ import annotations
 
 import ast
+import warnings
 from decimal import Decimal
 from typing import TypeAlias
 
@@ -32,7 +33,9 @@ class UnitSyntaxError(ValueError):
 def parse_unit(text: str) -> Unit:
     """`USD/coin`, `face/contract`, `1/year^0.5`, `ratio`, `1` -> a sympy product of unit symbols."""
     try:
-        tree = ast.parse(text.replace("^", "**"), mode="eval")
+        with warnings.catch_warnings():  # `1/year^0.5and` is a warning to Python, a syntax error here
+            warnings.simplefilter("error", SyntaxWarning)
+            tree = ast.parse(text.replace("^", "**"), mode="eval")
     except SyntaxError:
         raise UnitSyntaxError(f"cannot read unit {text!r}") from None
 
