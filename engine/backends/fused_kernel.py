@@ -125,9 +125,12 @@ class FusedGenerator(StepVisitor[None]):
             return f"w_{name}[s]"
         return f"e_{name}" if self.is_rows(name) else f"v_{name}"
 
-    def loop_grid(self, name: str) -> None:
-        self.emit(f"for s in range({self.grid(name)}):")
+    def loop_grid(self, size: int, mask: str | None = None) -> None:
+        """Open a loop over `size` grid points (s), skipping the points where the grid value `mask` is false."""
+        self.emit(f"for s in range({size}):")
         self.depth += 1
+        if mask:
+            self.emit(f"if not {self.value(mask)}: continue")
 
     # ---------- steps
 
@@ -136,7 +139,7 @@ class FusedGenerator(StepVisitor[None]):
         emits what it needs and returns the value's code, which goes to out's target and is stored and checked."""
         grid = self.grid(out) > 0
         if grid:
-            self.loop_grid(out)
+            self.loop_grid(self.grid(out))
         target = self.target(out)
         self.emit(f"{target} = {compute()}")
         self.store(out, target)
@@ -200,10 +203,7 @@ class FusedGenerator(StepVisitor[None]):
             self.emit(f"_best{k} = -1")
             self.emit(f"_value{k} = 0.0")
             self.emit(f"_undefined{k} = False")
-            self.emit(f"for s in range({size}):")
-            self.depth += 1
-            if step.mask:
-                self.emit(f"if not {self.value(step.mask)}: continue")
+            self.loop_grid(size, step.mask)
             self.emit(f"_x = {src}")
             self.emit(f"if _x != _x: _undefined{k} = True")
             self.emit(f"elif _best{k} < 0 or _x {'<' if step.op == 'min' else '>'} _value{k}: _best{k}, _value{k} = s, _x")
@@ -214,10 +214,7 @@ class FusedGenerator(StepVisitor[None]):
         else:
             self.emit(f"{target} = {number_code(empty_value(step.op, None))}")
             self.emit(f"_seen{k} = 0")
-            self.emit(f"for s in range({size}):")
-            self.depth += 1
-            if step.mask:
-                self.emit(f"if not {self.value(step.mask)}: continue")
+            self.loop_grid(size, step.mask)
             self.emit(f"_seen{k} += 1")
             self.accumulate(step.op, target, src)
             self.depth -= 1
@@ -254,11 +251,8 @@ class FusedGenerator(StepVisitor[None]):
             self.depth += 1
             opened += 1
         if grid:
-            self.emit(f"for s in range({grid}):")
-            self.depth += 1
+            self.loop_grid(grid, step.mask if mask_grid else None)
             opened += 1
-            if mask_grid:
-                self.emit(f"if not {self.value(step.mask or '')}: continue")
         self.accumulate(step.op, cell, src)
         if counting:
             self.emit(f"{self.cell(step, counts=True)} += 1")
@@ -310,8 +304,7 @@ class FusedGenerator(StepVisitor[None]):
         default = number_code(step.default) if step.default is not None else ""
         if step.out.shape.rows == ACCOUNT:
             if grid:
-                self.emit(f"for s in range({grid}):")
-                self.depth += 1
+                self.loop_grid(grid)
                 if counting:
                     self.emit(f"if k_{out}[s] == 0: w_{out}[s] = {default}")
                 self.store(out, f"w_{out}[s]")
@@ -326,8 +319,7 @@ class FusedGenerator(StepVisitor[None]):
         self.emit(f"for j in {self.target_rows(step)}:")
         self.depth += 1
         if grid:
-            self.emit(f"for s in range({grid}):")
-            self.depth += 1
+            self.loop_grid(grid)
         cell = f"{self.array(out)}[j{', s' if grid else ''}]"
         if counting:
             self.emit(f"if k_{out}[j{', s' if grid else ''}] == 0: {cell} = {default}")

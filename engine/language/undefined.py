@@ -19,7 +19,7 @@ class undefined(sympy.Function):  # noqa: N801 - named as the formula language's
     """0 if every argument is a number, NaN if one is NaN."""
 
     @classmethod
-    def eval(cls, *args: Any) -> Any:
+    def eval(cls, *args: Any) -> Any:  # sympy's evaluation hook for a Function (its required name), not Python's eval
         if any(a is sympy.nan for a in args):
             return sympy.nan
         if all(a.is_number for a in args):
