@@ -59,10 +59,10 @@ def whatif(spec: str, snapshot: Any, shocks: dict[str, float] | None = None, add
                  argument(shocks or {}, dict, "shocks", "a dict of coin to relative move, like {'BTC': -0.1}").items())
     if len(moves) < len(shocks or {}):
         raise UsageError(f"shocks: a coin is shocked twice (names are not case-sensitive): {sorted(shocks or {})}")
-    for given, name, items in ((add_positions, "add_positions", dict), (remove_positions, "remove_positions", str),
-                               (distance_coins, "distance_coins", str)):
-        if not all(isinstance(x, items) for x in argument(given or [], list, name, f"a list of {items.__name__}s")):
-            raise UsageError(f"{name}: expected a list of {items.__name__}s")
+    for given, name, items, what in ((add_positions, "add_positions", dict, "rows (dicts)"), (remove_positions, "remove_positions", str, "row keys"),
+                                     (distance_coins, "distance_coins", str, "coin names")):
+        if not all(isinstance(x, items) for x in argument(given or [], list, name, f"a list of {what}")):
+            raise UsageError(f"{name}: expected a list of {what}")
     argument(collection, (str, type(None)), "collection", "a collection name such as positions")
     when = date_argument(at, "at") or snapshot_date(snapshot)
     return run_whatif(Rules(Catalog(rules).load(spec, when)), snapshot, moves, add_positions, remove_positions, collection, distance_coins, when)

@@ -251,25 +251,21 @@ def illustrative_reads(rs: RuleSet, plan: Plan, snap: Snapshot) -> dict[str, lis
     """The tables this snapshot reads where what it reads is not all the venue's: per table, each key it reads
     whose tiers include an illustrative row (`"ETH (via *)"` where the key falls to the table's "*" rows), or
     `["*"]` for a table read without a key. Rows are judged per key, not per tier read."""
-    def illustrative(table_name: str, key: str) -> bool:
-        table = rs.tables[table_name]
-        return any(table.status_of(key, i) == "illustrative" for i in range(len(table.tiers.get(key, ()))))
-
+    illustrative = {name: set(table.illustrative_keys()) for name, table in rs.tables.items() if name in plan.tables}
     out: dict[str, list[str]] = {}
     keyed = set()
     for iv, grouped in plan.index_kinds[3]:
         name = iv.table or ""
         keyed.add(name)
-        if name not in rs.tables:  # a keyed parameter, compiled as a table: a parameter is cited, not marked by rows
+        if name not in illustrative:  # a keyed parameter, compiled as a table: a parameter is cited, not marked by rows
             continue
         texts = snap.keys[iv.axis] if grouped else [r.get(iv.field or "") for r in ({ACCOUNT: [snap.account]} | snap.rows).get(iv.axis, [])]
         keys = plan.tables[name].keys
         for text, at in zip(texts, snap.index[iv.name]):
-            if at >= 0 and illustrative(name, keys[at]):
-                shown = str(text) if keys[at] == str(text) else f"{text} (via {keys[at]})"
-                out.setdefault(name, []).append(shown)
-    for name in plan.tables:
-        if name not in keyed and name in rs.tables and illustrative(name, "*"):
+            if at >= 0 and keys[at] in illustrative[name]:
+                out.setdefault(name, []).append(str(text) if keys[at] == str(text) else f"{text} (via {keys[at]})")
+    for name, keys_with in illustrative.items():
+        if name not in keyed and "*" in keys_with:
             out[name] = ["*"]
     return {name: sorted(set(shown)) for name, shown in out.items()}
 

@@ -175,6 +175,10 @@ class Table(Provenance):
                 out[self.status_of(key, i)] += 1
         return out
 
+    def illustrative_keys(self) -> list[str]:
+        """The keys with at least one illustrative row, in the table's order."""
+        return [k for k, rows in self.tiers.items() if any(self.status_of(k, i) == "illustrative" for i in range(len(rows)))]
+
     def status_text(self) -> str:
         """`real`, `illustrative`, or `mixed: N real rows, M illustrative` (with the illustrative keys)."""
         counts = self.status_counts()
@@ -182,8 +186,7 @@ class Table(Provenance):
             return "real"
         if not counts["real"]:
             return "illustrative"
-        keys = [k for k, rows in self.tiers.items() if any(self.status_of(k, i) == "illustrative" for i in range(len(rows)))]
-        return f"mixed: {counts['real']} real rows, {counts['illustrative']} illustrative (keys {', '.join(keys)})"
+        return f"mixed: {counts['real']} real rows, {counts['illustrative']} illustrative (keys {', '.join(self.illustrative_keys())})"
 
 
 class Function(Provenance):
